@@ -1,0 +1,81 @@
+// PortholeError: every failure porthole reports carries a stable `code` callers match on
+// (never the message). Each code is listed, with its meaning and fix, in docs/errors.md.
+
+/** Stable error codes, grouped by where they surface. */
+export const ERROR_CODES = {
+  // HTTP — the gateway's answers (status in parentheses in docs/errors.md)
+  BAD_REQUEST: 400,
+  HOST_NOT_ALLOWED: 403,
+  ORIGIN_NOT_ALLOWED: 403,
+  AUTH_REQUIRED: 401,
+  AUTH_INVALID: 401,
+  CODE_INVALID: 401,
+  SCOPE_DENIED: 403,
+  CLIENT_NOT_ALLOWED: 403,
+  RATE_LIMITED: 429,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  PAYLOAD_TOO_LARGE: 413,
+  TARGET_UNAVAILABLE: 502,
+  TARGET_TIMEOUT: 504,
+  INTERNAL: 500,
+  // Configuration and start-up (CLI exit code 2 for usage/config, 1 otherwise)
+  CONFIG_INVALID: 0,
+  CONFIG_SECRET_IN_FILE: 0,
+  INVALID_ARGUMENT: 0,
+  TARGET_INVALID: 0,
+  TOKEN_WEAK: 0,
+  TOKEN_MISSING: 0,
+  SECRET_FILE_INSECURE: 0,
+  SECRET_FILE_UNREADABLE: 0,
+  STATE_DIR_INSECURE: 0,
+  UNSAFE_NO_AUTH: 0,
+  ADDRESS_IN_USE: 0,
+  LISTEN_FAILED: 0,
+  GATEWAY_NOT_RUNNING: 0,
+  GATEWAY_ALREADY_RUNNING: 0,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface PortholeErrorOptions {
+  /** HTTP status; defaults to the code's status in ERROR_CODES (or 500). */
+  status?: number;
+  /** Whether the message may be shown to remote clients. Default: true for 4xx. */
+  expose?: boolean;
+  cause?: unknown;
+  /** Extra machine-readable detail, e.g. every problem found in a config file. */
+  details?: string[];
+  /** Seconds the client should wait (RATE_LIMITED). */
+  retryAfter?: number;
+}
+
+export class PortholeError extends Error {
+  override readonly name = 'PortholeError';
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly expose: boolean;
+  readonly details: string[] | undefined;
+  readonly retryAfter: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options: PortholeErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.status = options.status ?? (ERROR_CODES[code] || 500);
+    this.expose = options.expose ?? (this.status >= 400 && this.status < 500);
+    this.details = options.details;
+    this.retryAfter = options.retryAfter;
+  }
+}
+
+export function isPortholeError(err: unknown, code?: ErrorCode): err is PortholeError {
+  return err instanceof PortholeError && (code === undefined || err.code === code);
+}
+
+/** The JSON body of an HTTP error answer: `{"error":{"code","message"}}`. */
+export function errorBody(err: PortholeError): string {
+  const message = err.expose ? err.message : 'internal error';
+  const body: { code: string; message: string; retryAfter?: number } = { code: err.code, message };
+  if (err.retryAfter !== undefined) body.retryAfter = err.retryAfter;
+  return JSON.stringify({ error: body });
+}
