@@ -5,10 +5,13 @@
 export const ERROR_CODES = {
   // HTTP — the gateway's answers (status in parentheses in docs/errors.md)
   BAD_REQUEST: 400,
+  REQUEST_TIMEOUT: 408,
+  HEADERS_TOO_LARGE: 431,
   HOST_NOT_ALLOWED: 403,
   ORIGIN_NOT_ALLOWED: 403,
   AUTH_REQUIRED: 401,
   AUTH_INVALID: 401,
+  AUTH_REVOKED: 401,
   CODE_INVALID: 401,
   SCOPE_DENIED: 403,
   CLIENT_NOT_ALLOWED: 403,
@@ -34,6 +37,7 @@ export const ERROR_CODES = {
   LISTEN_FAILED: 0,
   GATEWAY_NOT_RUNNING: 0,
   GATEWAY_ALREADY_RUNNING: 0,
+  TOKEN_FIXED: 409,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,145 @@
+// The porthole command line. Only this file may exit the process or handle signals;
+// each command is a function of (context, options) → exit code.
+import { Command, CommanderError, Option } from 'commander';
+import { configCheckCommand } from './config-check.js';
+import { reportError, type CliContext } from './context.js';
+import { demoCommand } from './demo.js';
+import { serveCommand } from './serve.js';
+import { pairCommand, statusCommand } from './status.js';
+import { initCommand, tokenRotate, tokenShow } from './token.js';
+import { VERSION } from '../gateway/gateway.js';
+
+const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
+
+/** Runs until a long-running command is told to stop by SIGINT/SIGTERM. */
+function untilSignal(stop: () => Promise<void>): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = () => {
+      if (stopping) return;
+      stopping = true;
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      stop().then(
+        () => resolve(0),
+        () => resolve(1),
+      );
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+export function buildProgram(ctx: CliContext, done: (code: number | Promise<number>) => void): Command {
+  const program = new Command('porthole')
+    .description('Secure remote access for local-first apps')
+    .version(VERSION)
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => ctx.stdout.write(s), writeErr: (s) => ctx.stderr.write(s) });
+
+  program
+    .command('serve')
+    .description('run the gateway in front of an app (sidecar reverse proxy)')
+    .option('--target <url>', 'the app: PORT, HOST:PORT, http(s)://HOST:PORT[/base] or unix:/path.sock')
+    .option('--host <host>', 'address to bind (default 127.0.0.1; 0.0.0.0 or a LAN address for remote access)')
+    .option('--port <port>', 'port to bind (default 7070; 0 picks a free one)')
+    .option('--config <file>', 'config file (default $PORTHOLE_HOME/porthole.toml)')
+    .option('--json', 'print lifecycle events as JSON lines on stdout (banner goes to stderr)')
+    .addOption(new Option('--auth-mode <mode>', 'authentication mode').choices(['token', 'password', 'trusted-proxy']))
+    .option('--insecure-no-auth', 'DISABLE authentication: anyone who reaches the port uses the app')
+    .option('--auth-token-file <file>', 'read the gateway token from this file (mode 0600)')
+    .option('--auth-token <token>', 'use this gateway token (visible to other local users in the process list: prefer --auth-token-file or PORTHOLE_AUTH_TOKEN)')
+    .option('--no-loopback-exempt', 'require a credential from loopback clients too')
+    .option('--allowed-origins <list>', 'comma-separated origins or bare hosts allowed to make cross-origin requests', list)
+    .option('--public-url <url>', 'the public URL a reverse proxy serves this gateway at')
+    .option('--trusted-proxies <list>', 'comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed', list)
+    .action(async (o) => {
+      const flags = {
+        target: o.target,
+        host: o.host,
+        port: o.port,
+        config: o.config,
+        json: o.json,
+        authMode: o.authMode,
+        insecureNoAuth: o.insecureNoAuth,
+        authTokenFile: o.authTokenFile,
+        authToken: o.authToken,
+        // commander sets loopbackExempt=true by default for --no-*; only an explicit false is a flag.
+        loopbackExempt: o.loopbackExempt === false ? false : undefined,
+        allowedOrigins: o.allowedOrigins,
+        publicUrl: o.publicUrl,
+        trustedProxies: o.trustedProxies,
+      };
+      const handle = await serveCommand(ctx, flags);
+      done(untilSignal(handle.stop));
+    });
+
+  program
+    .command('demo')
+    .description('run the built-in demo app behind an embedded gateway (what `npm start` does)')
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--port <port>', 'port to bind (0 picks a free one)', '7070')
+    .option('--json', 'print the listening event as JSON on stdout')
+    .action(async (o) => {
+      const handle = await demoCommand(ctx, o);
+      done(untilSignal(handle.stop));
+    });
+
+  program
+    .command('init')
+    .description('create the gateway token (stored 0600 in $PORTHOLE_HOME/secrets)')
+    .option('--rotate-token', 'replace the token (same as `porthole token rotate`)')
+    .action(async (o) => done(await initCommand(ctx, o)));
+
+  const token = program.command('token').description('show or rotate the gateway token');
+  token
+    .command('show')
+    .description('print the token (only the token, on stdout)')
+    .action(() => done(tokenShow(ctx)));
+  token
+    .command('rotate')
+    .description('issue a new token; a running gateway applies it at once')
+    .action(async () => done(await tokenRotate(ctx)));
+
+  const config = program.command('config').description('configuration');
+  config
+    .command('check')
+    .description('validate the configuration without starting; show where each value comes from')
+    .option('--json', 'print as JSON')
+    .option('--config <file>', 'config file (default $PORTHOLE_HOME/porthole.toml)')
+    .action((o) => done(configCheckCommand(ctx, o)));
+
+  program
+    .command('status')
+    .description('state of the running gateway (over its Unix socket)')
+    .option('--json', 'print as JSON')
+    .action(async (o) => done(await statusCommand(ctx, o)));
+
+  program
+    .command('pair')
+    .description('print a one-time link (and QR) that signs a browser in')
+    .option('--json', 'print as JSON')
+    .addOption(new Option('--scope <scope>', 'scope of the session it creates').choices(['admin', 'read']).default('admin'))
+    .action(async (o) => done(await pairCommand(ctx, o)));
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const ctx: CliContext = { env: process.env, stdout: process.stdout, stderr: process.stderr };
+  let result: number | Promise<number> = 0;
+  const program = buildProgram(ctx, (c) => {
+    result = c;
+  });
+  try {
+    await program.parseAsync(argv);
+    process.exitCode = await result;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    process.exitCode = reportError(ctx, err);
+  }
+}

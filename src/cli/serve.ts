@@ -1,0 +1,68 @@
+// `porthole serve`: the sidecar gateway. Prints the banner (stderr) or JSON lifecycle
+// events (stdout, one object per line) and returns a handle main() stops on a signal.
+import type { ConfigFlags } from '../config/load.js';
+import { startServe, type RunningGateway } from '../gateway/serve.js';
+import { renderBanner } from './banner.js';
+import { homePaths, type CliContext } from './context.js';
+import { loadCliConfig } from './load.js';
+
+export interface ServeFlags extends ConfigFlags {
+  config?: string;
+  json?: boolean;
+  insecureNoAuth?: boolean;
+  authToken?: string;
+}
+
+export async function serveCommand(ctx: CliContext, flags: ServeFlags): Promise<{ stop(): Promise<void>; running: RunningGateway }> {
+  const paths = homePaths(ctx);
+  const { config: configFile, json, insecureNoAuth, authToken, ...configFlags } = flags;
+  const loaded = loadCliConfig(ctx, paths, configFile, configFlags);
+  const running = await startServe({
+    home: paths.home,
+    config: loaded.config,
+    // --auth-token-file also lands in auth.token_file; passing it here keeps it above the env.
+    tokenFlags: { authToken, authTokenFile: configFlags.authTokenFile === undefined ? undefined : loaded.config.auth.token_file },
+    env: ctx.env,
+    insecureNoAuth,
+  });
+  const { gateway, listening } = running;
+  const base = running.connect?.url ?? listening.url;
+  const link = running.code ? `${base}/?code=${running.code}` : undefined;
+  const generatedToken = gateway.tokenInfo.generated ? gateway.revealToken() : undefined;
+  const event = {
+    event: 'listening',
+    url: listening.url,
+    host: listening.host,
+    port: listening.port,
+    target: loaded.config.gateway.target,
+    remoteAccess: running.remoteAccess,
+    connectUrl: running.connect?.url ?? null,
+    link: link ?? null,
+    socket: running.socketPath,
+    auth: insecureNoAuth ? 'none' : 'token',
+    tokenSource: gateway.tokenInfo.describe,
+    ...(generatedToken ? { generatedToken } : {}),
+  };
+  if (json) ctx.stdout.write(`${JSON.stringify(event)}\n`);
+  ctx.stderr.write(
+    renderBanner({
+      url: listening.url,
+      target: loaded.config.gateway.target,
+      remoteAccess: running.remoteAccess,
+      connectUrl: running.connect?.url,
+      link,
+      generatedToken,
+      tokenSource: gateway.tokenInfo.describe,
+      insecureNoAuth: Boolean(insecureNoAuth),
+      loopbackExempt: loaded.config.auth.loopback_exempt,
+      socketPath: running.socketPath,
+    }),
+  );
+  return {
+    running,
+    async stop() {
+      await running.close();
+      if (json) ctx.stdout.write(`${JSON.stringify({ event: 'stopped' })}\n`);
+    },
+  };
+}

@@ -1,0 +1,61 @@
+// Talks to the running gateway of this PORTHOLE_HOME over its Unix socket.
+import { request } from 'node:http';
+import { PortholeError, type ErrorCode } from '../errors.js';
+import type { StatePaths } from '../secrets/paths.js';
+
+export async function callGateway<T = Record<string, unknown>>(
+  paths: StatePaths,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+): Promise<T> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise<T>((resolve, reject) => {
+    const req = request(
+      {
+        socketPath: paths.socketPath,
+        method,
+        path,
+        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          } catch {
+            reject(new PortholeError('INTERNAL', `unexpected answer from the gateway (HTTP ${res.statusCode})`));
+            return;
+          }
+          if ((res.statusCode ?? 500) >= 400) {
+            const e = (parsed as { error?: { code?: string; message?: string } }).error;
+            reject(new PortholeError((e?.code ?? 'INTERNAL') as ErrorCode, e?.message ?? 'gateway error'));
+            return;
+          }
+          resolve(parsed as T);
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
+        reject(
+          new PortholeError('GATEWAY_NOT_RUNNING', `no gateway is running for ${paths.home} (start one with \`porthole serve\`)`),
+        );
+      } else reject(err);
+    });
+    req.end(payload);
+  });
+}
+
+/** True when a gateway answers on the socket. */
+export async function gatewayRunning(paths: StatePaths): Promise<boolean> {
+  try {
+    await callGateway(paths, 'GET', '/_porthole/api/status');
+    return true;
+  } catch {
+    return false;
+  }
+}

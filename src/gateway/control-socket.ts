@@ -1,0 +1,100 @@
+// The gateway's Unix socket, `$PORTHOLE_HOME/run/gateway.sock` (DESIGN §2, class `cli`):
+// the CLI on this host reaches the running gateway here. The socket's directory is 0700
+// and the socket 0600, so its file permissions are the credential.
+import { existsSync, chmodSync, unlinkSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
+import { PortholeError, isPortholeError } from '../errors.js';
+import { ensureSocketDir } from '../secrets/paths.js';
+import type { Gateway } from './gateway.js';
+import { sendError, sendJson } from './respond.js';
+
+export interface ControlSocketContext {
+  gateway: Gateway;
+  /** Extra fields for status (URLs, listen address): filled by the caller. */
+  describe(): Record<string, unknown>;
+}
+
+function probe(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+export async function listenControlSocket(ctx: ControlSocketContext): Promise<{ path: string; close(): Promise<void> }> {
+  const { paths } = ctx.gateway;
+  const path = paths.socketPath;
+  ensureSocketDir(paths);
+  if (existsSync(path)) {
+    if (await probe(path)) {
+      throw new PortholeError(
+        'GATEWAY_ALREADY_RUNNING',
+        `a gateway for ${paths.home} is already running (socket ${path}); stop it first, or use another PORTHOLE_HOME`,
+      );
+    }
+    unlinkSync(path); // stale: left by a gateway that crashed
+  }
+  const server: Server = createServer((req, res) => {
+    route(req, res, ctx).catch((err) => {
+      sendError(res, isPortholeError(err) ? err : new PortholeError('INTERNAL', 'internal error', { expose: false }));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    // The directory is 0700, so nobody else can reach the socket even before the chmod.
+    server.listen(path, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  if (!path.startsWith('\\\\.\\pipe\\')) chmodSync(path, 0o600);
+  return {
+    path,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > 64 * 1024) throw new PortholeError('PAYLOAD_TOO_LARGE', 'request body too large');
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return {};
+  try {
+    const v = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
+  } catch {
+    throw new PortholeError('BAD_REQUEST', 'body is not JSON');
+  }
+}
+
+async function route(req: IncomingMessage, res: ServerResponse, ctx: ControlSocketContext): Promise<void> {
+  const { gateway } = ctx;
+  const url = req.url ?? '/';
+  if (req.method === 'GET' && url === '/_porthole/api/status') {
+    return sendJson(res, 200, { ...gateway.status(), ...ctx.describe() });
+  }
+  if (req.method === 'POST' && url === '/_porthole/api/token/rotate') {
+    await readJson(req);
+    return sendJson(res, 200, gateway.rotateToken());
+  }
+  if (req.method === 'POST' && url === '/_porthole/api/codes') {
+    const body = await readJson(req);
+    const scope = body['scope'] === 'read' ? 'read' : 'admin';
+    const { code, expiresAt } = gateway.issueCode(scope);
+    return sendJson(res, 201, { code, scope, expiresAt: new Date(expiresAt).toISOString() });
+  }
+  sendError(res, new PortholeError('NOT_FOUND', `no such endpoint ${url}`));
+}

@@ -1,0 +1,50 @@
+// What the app receives (DESIGN §3.5): porthole's credential removed (its bearer, its
+// query parameters, its cookie), inbound identity headers deleted, its own identity and
+// ingress headers set. Forwarding headers are rebuilt unless a trusted proxy sent them.
+import type { IncomingMessage } from 'node:http';
+import { portholeBearer, stripCookie, stripPortholeParams } from '../auth/credentials.js';
+import type { ForwardInfo } from './proxy.js';
+import type { Decision } from './pipeline.js';
+
+type Routed = Extract<Decision, { kind: 'forward' }>;
+
+/** Mutates req.headers in place (cheaper than a copy) and returns what the proxy needs. */
+export function forwardHeaders(
+  req: IncomingMessage,
+  d: Routed,
+  cookieNames: readonly string[],
+  identity: string,
+  trustedUserHeader: string,
+): ForwardInfo {
+  const h = req.headers;
+  if (h.authorization !== undefined && portholeBearer(h) !== undefined) delete h.authorization;
+  if (h.cookie !== undefined) {
+    const kept = stripCookie(h.cookie, cookieNames);
+    if (kept === undefined) delete h.cookie;
+    else h.cookie = kept;
+  }
+  const userHeader = trustedUserHeader.toLowerCase();
+  for (const name in h) {
+    if (name.startsWith('x-porthole-') || name.startsWith('tailscale-user-') || name === userHeader) delete h[name];
+  }
+  // Only a trusted proxy's chain is kept; anything else a client claims is dropped, and
+  // the proxy appends the address we actually saw.
+  if (d.ingress.class !== 'trusted-proxy') {
+    delete h['x-forwarded-for'];
+    delete h['x-forwarded-proto'];
+    delete h['x-forwarded-host'];
+    delete h['x-forwarded-port'];
+    delete h.forwarded;
+    delete h['x-real-ip'];
+  }
+  h['x-porthole-identity'] = identity;
+  h['x-porthole-ingress'] = d.ingress.class;
+  const url = req.url ?? '/';
+  return {
+    headers: h,
+    path: url.includes('?') ? stripPortholeParams(url) : url,
+    clientAddress: d.ingress.class === 'trusted-proxy' ? d.ingress.peer : d.ingress.client,
+    proto: d.proto,
+    host: d.host,
+  };
+}

@@ -1,0 +1,56 @@
+// X-Porthole-Identity: who porthole let through, signed so an app reachable by other
+// local users can tell porthole's header from a forged one (DESIGN §3.5).
+//
+//   v=1; sub=owner; cred=token; scope=admin; ingress=direct; ts=1732345678; sig=<base64url>
+//
+// `sig` is HMAC-SHA256, keyed by the gateway's identity key, over everything before "; sig=".
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+export interface Identity {
+  /** Who: "owner" (the master token), "local" (loopback exemption), "anonymous" (public path / no auth). */
+  sub: string;
+  /** How: token | session | code | local | public | none. */
+  cred: string;
+  scope: 'admin' | 'read' | 'none';
+  ingress: string;
+}
+
+export function formatIdentity(id: Identity, key: Buffer | undefined, nowSeconds = Math.floor(Date.now() / 1000)): string {
+  const body = `v=1; sub=${encodeURIComponent(id.sub)}; cred=${id.cred}; scope=${id.scope}; ingress=${id.ingress}; ts=${nowSeconds}`;
+  if (!key) return body;
+  return `${body}; sig=${createHmac('sha256', key).update(body).digest('base64url')}`;
+}
+
+/**
+ * Verifies a header produced by formatIdentity: the signature (constant time) and its
+ * age (default at most 60 s, against replays). Returns the identity, or undefined.
+ */
+export function verifyIdentity(
+  value: string | undefined,
+  key: Buffer,
+  maxAgeSeconds = 60,
+  nowSeconds = Math.floor(Date.now() / 1000),
+): (Identity & { ts: number }) | undefined {
+  if (!value) return undefined;
+  const at = value.lastIndexOf('; sig=');
+  if (at < 0) return undefined;
+  const body = value.slice(0, at);
+  const sig = Buffer.from(value.slice(at + 6), 'base64url');
+  const want = createHmac('sha256', key).update(body).digest();
+  if (sig.length !== want.length || !timingSafeEqual(sig, want)) return undefined;
+  const fields = new Map<string, string>();
+  for (const part of body.split('; ')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) fields.set(part.slice(0, eq), part.slice(eq + 1));
+  }
+  const ts = Number(fields.get('ts'));
+  if (fields.get('v') !== '1' || !Number.isFinite(ts) || Math.abs(nowSeconds - ts) > maxAgeSeconds) return undefined;
+  const scope = fields.get('scope');
+  return {
+    sub: decodeURIComponent(fields.get('sub') ?? ''),
+    cred: fields.get('cred') ?? '',
+    scope: scope === 'admin' || scope === 'read' ? scope : 'none',
+    ingress: fields.get('ingress') ?? '',
+    ts,
+  };
+}

@@ -1,0 +1,97 @@
+// The gateway's own TCP listener for `porthole serve`: node:http with limits against
+// slow and oversized clients, errors answered as JSON, listen failures turned into
+// errors that say what to do.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { PortholeError, errorBody } from '../errors.js';
+import type { Gateway } from './gateway.js';
+
+export interface ListenOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Time a client has to send its request headers (slowloris). Default 10 s. */
+  headersTimeoutMs?: number;
+  /** Largest request head accepted; larger gets 431. Default 16 KiB. */
+  maxHeaderSize?: number;
+  /** Idle keep-alive connections close after this. Default 5 s. */
+  keepAliveTimeoutMs?: number;
+}
+
+export interface Listening {
+  server: Server;
+  host: string;
+  port: number;
+  /** A URL for this host: wildcard binds are shown as loopback. */
+  url: string;
+  close(): Promise<void>;
+}
+
+export function formatHostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+export function listenGateway(gateway: Gateway, options: ListenOptions): Promise<Listening> {
+  const headersTimeout = options.headersTimeoutMs ?? 10_000;
+  const server = createServer({
+    maxHeaderSize: options.maxHeaderSize ?? 16 * 1024,
+    // Bodies may stream for hours (downloads, SSE); only the head is time-boxed.
+    requestTimeout: 0,
+    headersTimeout,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
+    connectionsCheckingInterval: Math.min(1_000, headersTimeout),
+    noDelay: true,
+  });
+  server.on('request', gateway.handleRequest);
+  server.on('upgrade', gateway.handleUpgrade);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    let e: PortholeError;
+    if (err.code === 'HPE_HEADER_OVERFLOW') e = new PortholeError('HEADERS_TOO_LARGE', 'request headers too large');
+    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') e = new PortholeError('REQUEST_TIMEOUT', 'request headers not received in time');
+    else e = new PortholeError('BAD_REQUEST', 'malformed request');
+    if (!socket.writable || (err as { bytesParsed?: number }).bytesParsed === 0 && err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const body = errorBody(e);
+    socket.end(
+      `HTTP/1.1 ${e.status} ${e.code}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      const where = `${formatHostForUrl(options.host)}:${options.port}`;
+      if (err.code === 'EADDRINUSE') {
+        reject(
+          new PortholeError('ADDRESS_IN_USE', `${where} is already in use (another porthole? try \`porthole status\`); choose another --port`, { cause: err }),
+        );
+      } else if (err.code === 'EADDRNOTAVAIL') {
+        reject(new PortholeError('LISTEN_FAILED', `cannot bind ${where}: no such address on this machine`, { cause: err }));
+      } else if (err.code === 'EACCES') {
+        reject(new PortholeError('LISTEN_FAILED', `cannot bind ${where}: permission denied (ports below 1024 need privileges)`, { cause: err }));
+      } else {
+        reject(new PortholeError('LISTEN_FAILED', `cannot bind ${where}: ${err.message}`, { cause: err }));
+      }
+    };
+    server.once('error', onError);
+    server.listen(options.port, options.host, () => {
+      server.off('error', onError);
+      const addr = server.address() as AddressInfo;
+      const wildcard = options.host === '0.0.0.0' || options.host === '::';
+      const shown = wildcard ? (options.host === '::' ? '::1' : '127.0.0.1') : addr.address;
+      resolve({
+        server,
+        host: addr.address,
+        port: addr.port,
+        url: `http://${formatHostForUrl(shown)}:${addr.port}`,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeAllConnections();
+          }),
+      });
+    });
+  });
+}

@@ -1,0 +1,299 @@
+// The request pipeline (DESIGN §3): host allowlist → classify → ban check → authenticate
+// → origin/CSRF → route. It decides; gateway.ts carries the decision out. Pure over the
+// request's headers and the gateway's state, so HTTP and upgrades share it exactly.
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { PortholeError } from '../errors.js';
+import { classify, type Ingress } from '../auth/classify.js';
+import type { CodeStore } from '../auth/codes.js';
+import { portholeBearer, queryCredential, readCookie, stripPortholeParams } from '../auth/credentials.js';
+import type { HostPolicy } from '../auth/host.js';
+import { isLoopbackAddress, normalizeAddress, parseHostHeader } from '../auth/ip.js';
+import { type OriginPolicy, isCrossSite, isOriginAcceptable, ownOrigin } from '../auth/origin.js';
+import type { BanTable } from '../auth/rate-limit.js';
+import type { SessionStore } from '../auth/sessions.js';
+import type { Identity } from './identity.js';
+import type { TokenKeeper } from './token-keeper.js';
+
+export interface AuthResult {
+  /** Credential id for revocation tracking; undefined for local/public/none. */
+  credential: string | undefined;
+  identity: Identity;
+  /** Sent by the browser on its own (cookie, loopback): needs an acceptable Origin for unsafe requests. */
+  ambient: boolean;
+}
+
+export type Decision =
+  | { kind: 'error'; err: PortholeError; clearCookie?: boolean }
+  | { kind: 'preflight'; origin: string }
+  | { kind: 'redirect'; location: string; sessionId: string; maxAgeSeconds: number }
+  | { kind: 'porthole'; path: string; auth: AuthResult; ingress: Ingress; proto: 'http' | 'https'; host: string; own: string | undefined }
+  | { kind: 'forward'; auth: AuthResult; ingress: Ingress; proto: 'http' | 'https'; host: string; own: string | undefined };
+
+export interface PipelineState {
+  hostPolicy: HostPolicy;
+  originPolicy: OriginPolicy;
+  isTrustedProxy: (addr: string | undefined) => boolean;
+  /** The concrete bind address, if not a wildcard: a Host naming it is "local". */
+  bindHost: string | undefined;
+  authMode: 'token' | 'none';
+  loopbackExempt: boolean;
+  publicPaths: readonly string[];
+  bans: BanTable;
+  sessions: SessionStore;
+  codes: CodeStore;
+  token: TokenKeeper;
+  cookieName: (secure: boolean) => string;
+  /** Credentials other than the master token that are still valid (devices, later). */
+  isCredentialValid: (credential: string) => boolean;
+  tunnelVisitor: (req: IncomingMessage) => string | undefined;
+}
+
+const PUBLIC_ENDPOINTS = new Set(['/_porthole/health', '/_porthole/ping']);
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** The loopback exemption never covers porthole's API and control plane (DESIGN §2). */
+function needsRealCredential(path: string): boolean {
+  return path.startsWith('/_porthole/api/') || path === '/_porthole/api' || path === '/_porthole/ws';
+}
+
+/**
+ * Whether `path` falls under a public prefix, at a segment boundary. Paths with dot
+ * segments or encoded separators are never public: the app may normalise them to a
+ * different route than the one we matched.
+ */
+export function isPublicPath(path: string, prefixes: readonly string[]): boolean {
+  if (prefixes.length === 0) return false;
+  if (/%2e|%2f|%5c|\\|\/\.\.?(\/|$)/i.test(path)) return false;
+  for (const p of prefixes) {
+    if (path === p || (path.startsWith(p) && (p.endsWith('/') || path[p.length] === '/'))) return true;
+  }
+  return false;
+}
+
+const ANONYMOUS = (ingress: Ingress): AuthResult => ({
+  credential: undefined,
+  identity: { sub: 'anonymous', cred: 'public', scope: 'none', ingress: ingress.class },
+  ambient: false,
+});
+
+export function decide(req: IncomingMessage, upgrade: boolean, s: PipelineState): Decision {
+  const headers = req.headers;
+  const url = req.url ?? '';
+  if (url.charCodeAt(0) !== 47 /* "/" */) {
+    return { kind: 'error', err: new PortholeError('BAD_REQUEST', 'request target must be an absolute path') };
+  }
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+
+  // 1. Host allowlist (DNS rebinding), loopback requests included.
+  const hostHeader = headers.host;
+  const parsed = parseHostHeader(hostHeader);
+  if (!parsed || hostHeader === undefined) {
+    return { kind: 'error', err: new PortholeError('BAD_REQUEST', 'missing or malformed Host header') };
+  }
+  const socket = req.socket;
+  const tunnelVisitor = s.tunnelVisitor(req);
+  if (!s.hostPolicy.isAllowed(parsed.hostname, socket.localAddress)) {
+    return {
+      kind: 'error',
+      err: new PortholeError('HOST_NOT_ALLOWED', `Host "${parsed.hostname}" is not a name this gateway serves`),
+    };
+  }
+
+  // 2. Classify, once.
+  const peer = socket.remoteAddress;
+  const trusted = tunnelVisitor === undefined && s.isTrustedProxy(normalizeAddress(peer));
+  let proto: 'http' | 'https' = (socket as TLSSocket).encrypted || tunnelVisitor !== undefined ? 'https' : 'http';
+  if (trusted && headers['x-forwarded-proto'] === 'https') proto = 'https';
+  const own = ownOrigin(proto, hostHeader);
+  const crossSite = isCrossSite(headers, own, s.originPolicy);
+  const hostIsLocal =
+    parsed.hostname === 'localhost' ||
+    isLoopbackAddress(parsed.hostname) ||
+    (s.bindHost !== undefined && normalizeAddress(parsed.hostname) === s.bindHost) ||
+    parsed.hostname === s.bindHost;
+  const ingress = classify(headers, {
+    peer,
+    tunnelVisitor,
+    hostIsLocal,
+    crossSite,
+    isTrustedProxy: s.isTrustedProxy,
+  });
+
+  // 3. Ban check.
+  const ban = s.bans.check(ingress.key);
+  if (ban.banned) {
+    return {
+      kind: 'error',
+      err: new PortholeError('RATE_LIMITED', 'too many failed attempts; try again later', {
+        retryAfter: ban.retryAfterSeconds,
+      }),
+    };
+  }
+
+  const method = req.method ?? 'GET';
+  const base = { ingress, proto, host: hostHeader, own };
+
+  // Public endpoints and CORS preflight need no credential.
+  if (PUBLIC_ENDPOINTS.has(path) && !upgrade) return { kind: 'porthole', path, auth: ANONYMOUS(ingress), ...base };
+  if (method === 'OPTIONS' && headers.origin !== undefined && headers['access-control-request-method'] !== undefined) {
+    if (s.originPolicy.isAllowed(headers.origin)) return { kind: 'preflight', origin: headers.origin };
+    return { kind: 'error', err: new PortholeError('ORIGIN_NOT_ALLOWED', 'origin not allowed') };
+  }
+
+  // 4. Authenticate.
+  const auth = authenticate(req, upgrade, path, q < 0 ? undefined : url.slice(q + 1), ingress, proto, s);
+  if (auth.kind !== 'ok') return auth.decision;
+
+  // 5. Origin / CSRF for ambient credentials.
+  if (auth.result.ambient && (upgrade || !SAFE_METHODS.has(method))) {
+    if (!isOriginAcceptable(headers.origin, own, s.originPolicy)) {
+      return { kind: 'error', err: new PortholeError('ORIGIN_NOT_ALLOWED', 'cross-origin request refused') };
+    }
+  }
+
+  // A read-only session may look, not change: safe methods only, no upgrades.
+  if (auth.result.identity.scope === 'read' && (upgrade || !SAFE_METHODS.has(method))) {
+    return { kind: 'error', err: new PortholeError('SCOPE_DENIED', 'this credential is read-only') };
+  }
+
+  // 6. Route.
+  if (path === '/_porthole' || path.startsWith('/_porthole/')) return { kind: 'porthole', path, auth: auth.result, ...base };
+  return { kind: 'forward', auth: auth.result, ...base };
+}
+
+type AuthOutcome = { kind: 'ok'; result: AuthResult } | { kind: 'answer'; decision: Decision };
+
+function fail(err: PortholeError, clearCookie = false): AuthOutcome {
+  return { kind: 'answer', decision: { kind: 'error', err, clearCookie } };
+}
+
+function countFailure(s: PipelineState, ingress: Ingress, err: PortholeError): AuthOutcome {
+  const state = s.bans.recordFailure(ingress.key);
+  if (state.banned) {
+    return fail(
+      new PortholeError('RATE_LIMITED', 'too many failed attempts; try again later', {
+        retryAfter: state.retryAfterSeconds,
+      }),
+    );
+  }
+  return fail(err);
+}
+
+function authenticate(
+  req: IncomingMessage,
+  upgrade: boolean,
+  path: string,
+  query: string | undefined,
+  ingress: Ingress,
+  proto: 'http' | 'https',
+  s: PipelineState,
+): AuthOutcome {
+  if (s.authMode === 'none') {
+    return {
+      kind: 'ok',
+      result: {
+        credential: undefined,
+        identity: { sub: 'anonymous', cred: 'none', scope: 'admin', ingress: ingress.class },
+        ambient: true,
+      },
+    };
+  }
+  const headers = req.headers;
+
+  // Authorization: Bearer ph_… (an app's own bearer has no prefix and is ignored here).
+  const bearer = portholeBearer(headers);
+  if (bearer !== undefined) {
+    const check = s.token.check(bearer);
+    if (check === 'ok') return ok(s.token.credential(), 'token', ingress, false);
+    if (check === 'stale') return fail(new PortholeError('AUTH_REVOKED', 'this token was rotated; use the new one'));
+    return countFailure(s, ingress, new PortholeError('AUTH_INVALID', 'invalid token'));
+  }
+
+  // A browser's first load: ?code=phc_… or ?token=ph_… → session + 303 to the clean URL.
+  // Only on plain GET/HEAD navigations: a redirect would lose a body, and an upgrade
+  // cannot follow one. Elsewhere the parameter is ignored (and stripped before forwarding).
+  const method = req.method;
+  const navigational = !upgrade && (method === 'GET' || method === 'HEAD');
+  const cookieName = s.cookieName(proto === 'https');
+  if (query !== undefined && navigational) {
+    const qc = queryCredential(new URLSearchParams(query));
+    if (qc?.kind === 'query-code') {
+      const r = s.codes.consume(qc.secret);
+      if (r.status === 'ok') return redirect(req, s, r.grant.credential, r.grant.scope);
+      // A stale code (used, expired) is not a guess; a valid session still gets through.
+      if (r.status === 'unknown') return countFailure(s, ingress, new PortholeError('CODE_INVALID', 'invalid code'));
+      const live = sessionAuth(headers, cookieName, ingress, s);
+      if (live) return redirect(req, s, undefined, undefined);
+      return fail(new PortholeError('CODE_INVALID', 'this link was already used or has expired; ask for a new one'));
+    }
+    if (qc?.kind === 'query-token') {
+      const check = s.token.check(qc.secret);
+      if (check === 'ok') return redirect(req, s, s.token.credential(), 'admin');
+      if (check === 'stale') return fail(new PortholeError('AUTH_REVOKED', 'this token was rotated; use the new one'));
+      return countFailure(s, ingress, new PortholeError('AUTH_INVALID', 'invalid token'));
+    }
+  }
+
+  const session = sessionAuth(headers, cookieName, ingress, s);
+  if (session) return { kind: 'ok', result: session };
+
+  if (ingress.class === 'local' && s.loopbackExempt && !needsRealCredential(path)) {
+    return {
+      kind: 'ok',
+      result: {
+        credential: undefined,
+        identity: { sub: 'local', cred: 'local', scope: 'admin', ingress: 'local' },
+        ambient: true,
+      },
+    };
+  }
+  if (!path.startsWith('/_porthole/') && isPublicPath(path, s.publicPaths)) return { kind: 'ok', result: ANONYMOUS(ingress) };
+  const hadCookie = readCookie(headers, cookieName) !== undefined;
+  return fail(new PortholeError('AUTH_REQUIRED', 'authentication required'), hadCookie);
+}
+
+function ok(credential: string, cred: string, ingress: Ingress, ambient: boolean, scope: 'admin' | 'read' = 'admin'): AuthOutcome {
+  return {
+    kind: 'ok',
+    result: {
+      credential,
+      identity: { sub: credential.startsWith('token:') ? 'owner' : credential, cred, scope, ingress: ingress.class },
+      ambient,
+    },
+  };
+}
+
+function sessionAuth(
+  headers: IncomingMessage['headers'],
+  cookieName: string,
+  ingress: Ingress,
+  s: PipelineState,
+): AuthResult | undefined {
+  const id = readCookie(headers, cookieName);
+  if (id === undefined) return undefined;
+  const record = s.sessions.lookup(id);
+  if (!record) return undefined;
+  const valid = record.credential === s.token.credential() || s.isCredentialValid(record.credential);
+  if (!valid) {
+    s.sessions.delete(id);
+    return undefined;
+  }
+  const r = ok(record.credential, 'session', ingress, true, record.scope);
+  return r.kind === 'ok' ? r.result : undefined;
+}
+
+function redirect(
+  req: IncomingMessage,
+  s: PipelineState,
+  credential: string | undefined,
+  scope: 'admin' | 'read' | undefined,
+): AuthOutcome {
+  const location = stripPortholeParams(req.url ?? '/');
+  if (credential === undefined || scope === undefined) {
+    return { kind: 'answer', decision: { kind: 'redirect', location, sessionId: '', maxAgeSeconds: 0 } };
+  }
+  const { id, maxAgeSeconds } = s.sessions.create(credential, scope);
+  return { kind: 'answer', decision: { kind: 'redirect', location, sessionId: id, maxAgeSeconds } };
+}
