@@ -24,6 +24,7 @@ const HOST_PORT = /^([A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:
 // `://` is required: `new URL('http:3000')` would quietly mean host 0.0.11.184.
 const FULL_URL = /^(https?):\/\/([^/?#]*)/i;
 const AUTHORITY_PORT = /:(\d+)$/;
+const SCHEME_NAME = /^https?$/i;
 
 /**
  * Parse a target, e.g. "3000" → http://127.0.0.1:3000, "[::1]:3000", "http://127.0.0.1:3000/app",
@@ -46,7 +47,11 @@ export function parseTarget(input: string): Target {
   const portOnly = PORT_ONLY.exec(input);
   if (portOnly !== null) return { kind: 'http', url: shorthand(input, '127.0.0.1', portOnly[1]!) };
   const hostPort = HOST_PORT.exec(input);
-  if (hostPort !== null) return { kind: 'http', url: shorthand(input, hostPort[1]!, hostPort[2]!) };
+  if (hostPort !== null) {
+    // "http:3000" is a typo for a URL far more often than a host named "http".
+    if (SCHEME_NAME.test(hostPort[1]!)) throw invalid(input, 'a URL needs "://" after the scheme');
+    return { kind: 'http', url: shorthand(input, hostPort[1]!, hostPort[2]!) };
+  }
   throw invalid(input, 'it is not a port, host:port, URL or unix: path');
 }
 
