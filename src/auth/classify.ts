@@ -34,15 +34,29 @@ export function hasForwardingHeaders(headers: IncomingHttpHeaders): boolean {
   return false;
 }
 
+/**
+ * One X-Forwarded-For entry as an address. Some proxies write a port (`1.2.3.4:5678`,
+ * `[2001:db8::1]:443`) or quotes; those are accepted, anything else is junk (undefined).
+ */
+function forwardedAddress(entry: string): string | undefined {
+  let v = entry.trim();
+  if (v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
+  if (v.startsWith('[')) {
+    const end = v.indexOf(']');
+    if (end < 0) return undefined;
+    v = v.slice(1, end);
+  } else if (v.includes('.') && v.lastIndexOf(':') > 0 && v.indexOf(':') === v.lastIndexOf(':')) {
+    v = v.slice(0, v.indexOf(':'));
+  }
+  return isIP(v) ? normalizeAddress(v) : undefined;
+}
+
 /** X-Forwarded-For entries, in order, normalised; junk entries kept as undefined. */
 function forwardedFor(headers: IncomingHttpHeaders): (string | undefined)[] {
   const raw = headers['x-forwarded-for'];
   if (raw === undefined) return [];
   const joined = Array.isArray(raw) ? raw.join(',') : raw;
-  return joined.split(',').map((s) => {
-    const v = s.trim();
-    return isIP(v) ? normalizeAddress(v) : undefined;
-  });
+  return joined.split(',').map(forwardedAddress);
 }
 
 export function classify(headers: IncomingHttpHeaders, ctx: ClassifyContext): Ingress {
@@ -68,14 +82,16 @@ export function classify(headers: IncomingHttpHeaders, ctx: ClassifyContext): In
     if (hasForwardingHeaders(headers)) {
       // A same-host proxy we were not told about: treat as remote, key on what it says
       // (rightmost entry — the one that proxy itself added) for rate limiting only.
+      // Own key namespaces: nothing that is not local may share (and so ban) the local key.
       const chain = forwardedFor(headers);
       const last = chain[chain.length - 1];
-      return { class: 'unattributed', peer, client: peer, key: last ? `xff:${clientKey(last)}` : peer };
+      return { class: 'unattributed', peer, client: peer, key: last ? `xff:${clientKey(last)}` : `fwd:${peer}` };
     }
     if (ctx.hostIsLocal && !ctx.crossSite) return { class: 'local', peer, client: peer, key: peer };
-    // Loopback but cross-site (a web page) or a public Host (an L4 forwarder): never local.
+    // Loopback but cross-site (a web page) or a public Host (an L4 forwarder): never local,
+    // and never keyed like local — a web page must not be able to ban the desk's own user.
     const origin = headers.origin;
-    return { class: 'unattributed', peer, client: peer, key: origin ? `origin:${origin}` : peer };
+    return { class: 'unattributed', peer, client: peer, key: origin ? `origin:${origin}` : `nonlocal:${peer}` };
   }
   return { class: 'direct', peer, client: peer, key: clientKey(peer) };
 }

@@ -59,10 +59,10 @@ export function createCodeStore(options: CodeStoreOptions = {}): CodeStore {
   return {
     issue(grant) {
       const t = now();
-      sweep(t);
       const code = generateCode();
       const expiresAt = t + ttlMs;
       entries.set(digest(code).toString('hex'), { grant, expiresAt });
+      sweep(t);
       return { code, expiresAt };
     },
     consume(code) {

@@ -56,15 +56,12 @@ export function stripPortholeParams(target: string): string {
     .slice(q + 1)
     .split('&')
     .filter((pair) => {
-      const eq = pair.indexOf('=');
-      const name = eq < 0 ? pair : pair.slice(0, eq);
+      // Decode exactly as queryCredential does (URLSearchParams), so whatever it
+      // recognises — `tok%65n=`, lenient escapes — is what gets removed.
+      const first = new URLSearchParams(pair).entries().next();
+      if (first.done) return true;
+      const [name, value] = first.value;
       if (name !== 'token' && name !== 'code') return true;
-      let value = eq < 0 ? '' : pair.slice(eq + 1);
-      try {
-        value = decodeURIComponent(value.replace(/\+/g, ' '));
-      } catch {
-        return true;
-      }
       return !(value.startsWith(TOKEN_PREFIX) || value.startsWith(CODE_PREFIX));
     });
   return kept.length ? `${path}?${kept.join('&')}` : path;

@@ -21,12 +21,18 @@ export interface HostPolicy {
   isAllowed(hostname: string, localAddress: string | undefined): boolean;
 }
 
+/** Lowercase, no brackets, no trailing dot, IPs canonical; wildcards are not names. */
+function canonicalName(n: string): string | undefined {
+  const name = n.trim().replace(/^\[|\]$/g, '').replace(/\.$/, '').toLowerCase();
+  if (!name || name === '0.0.0.0' || name === '::') return undefined;
+  return isIP(name) ? (normalizeAddress(name) ?? name) : name;
+}
+
 export function createHostPolicy(options: HostPolicyOptions): HostPolicy {
   const fixed = new Set<string>();
   const add = (n: string) => {
-    const name = n.trim().replace(/^\[|\]$/g, '').replace(/\.$/, '').toLowerCase();
-    if (!name || name === '0.0.0.0' || name === '::') return;
-    fixed.add(isIP(name) ? (normalizeAddress(name) ?? name) : name);
+    const name = canonicalName(n);
+    if (name) fixed.add(name);
   };
   for (const n of options.names) add(n);
   // The machine's own name (and its mDNS form) is what a LAN user types; a rebinding
@@ -44,11 +50,11 @@ export function createHostPolicy(options: HostPolicyOptions): HostPolicy {
         if (ip === undefined) return false;
         if (isLoopbackAddress(ip)) return true;
         if (localAddress !== undefined && ip === normalizeAddress(localAddress)) return true;
-        return fixed.has(ip);
-      }
-      if (fixed.has(hostname)) return true;
+        if (fixed.has(ip)) return true;
+      } else if (fixed.has(hostname)) return true;
       if (options.dynamicNames) {
-        for (const n of options.dynamicNames()) if (n.toLowerCase() === hostname) return true;
+        const want = canonicalName(hostname);
+        for (const n of options.dynamicNames()) if (canonicalName(n) === want) return true;
       }
       return false;
     },

@@ -83,7 +83,7 @@ export function ownOrigin(proto: 'http' | 'https', host: string | undefined): st
  */
 export function isCrossSite(headers: IncomingHttpHeaders, own: string | undefined, policy: OriginPolicy): boolean {
   const origin = headers.origin;
-  const originOk = origin === undefined || normalizeOrigin(origin) === own || policy.isAllowed(origin);
+  const originOk = origin === undefined || isOwn(origin, own) || policy.isAllowed(origin);
   if (!originOk) return true;
   const site = headers['sec-fetch-site'];
   if (site === undefined || site === 'same-origin' || site === 'none') return false;
@@ -94,5 +94,11 @@ export function isCrossSite(headers: IncomingHttpHeaders, own: string | undefine
 /** Whether an Origin (if present) is acceptable for an ambient-credential request. */
 export function isOriginAcceptable(origin: string | undefined, own: string | undefined, policy: OriginPolicy): boolean {
   if (origin === undefined) return true;
-  return normalizeOrigin(origin) === own || policy.isAllowed(origin);
+  return isOwn(origin, own) || policy.isAllowed(origin);
+}
+
+/** Same origin as ours; junk and "null" never are, even when ours is unknown. */
+function isOwn(origin: string, own: string | undefined): boolean {
+  const n = normalizeOrigin(origin);
+  return n !== undefined && n === own;
 }

@@ -2,9 +2,8 @@
 // keyed by the id's SHA-256, names the credential it came from and expires when idle
 // and absolutely. Persisted to sessions.json so a restart does not log everyone out.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { digest } from '../secrets/token.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { readSecretFile, writeFileAtomic } from '../util/fs.js';
 
 export interface SessionRecord {
   /** Which credential created it: "token:<fingerprint>", later "device:<id>". */
@@ -54,7 +53,8 @@ export function createSessionStore(options: SessionStoreOptions = {}): SessionSt
   if (options.file) {
     let text: string | undefined;
     try {
-      text = readFileSync(options.file, 'utf8');
+      // Refuses a file others could read or have planted: then everyone logs in afresh.
+      text = readSecretFile(options.file);
     } catch {
       text = undefined;
     }
@@ -87,6 +87,18 @@ export function createSessionStore(options: SessionStoreOptions = {}): SessionSt
   }
 
   const keyOf = (id: string) => digest(id).toString('hex');
+
+  function revokeWhere(isValid: (credential: string) => boolean): number {
+    let n = 0;
+    for (const [k, r] of records) {
+      if (!isValid(r.credential)) {
+        records.delete(k);
+        n++;
+      }
+    }
+    if (n) persist(true);
+    return n;
+  }
 
   return {
     create(credential, scope) {
@@ -123,20 +135,8 @@ export function createSessionStore(options: SessionStoreOptions = {}): SessionSt
     delete(id) {
       if (records.delete(keyOf(id))) persist(true);
     },
-    revokeCredential(credential) {
-      return this.revokeWhere((c) => c !== credential);
-    },
-    revokeWhere(isValid) {
-      let n = 0;
-      for (const [k, r] of records) {
-        if (!isValid(r.credential)) {
-          records.delete(k);
-          n++;
-        }
-      }
-      if (n) persist(true);
-      return n;
-    },
+    revokeCredential: (credential) => revokeWhere((c) => c !== credential),
+    revokeWhere,
     get size() {
       return records.size;
     },

@@ -8,6 +8,21 @@ import type { Decision } from './pipeline.js';
 
 type Routed = Extract<Decision, { kind: 'forward' }>;
 
+/**
+ * Rebuilds req.rawHeaders from the cleaned req.headers. An in-process app (Hono's node
+ * adapter, anything reading `headersDistinct`) may read the raw list: it must see exactly
+ * what a proxied app would — never porthole's bearer or a forged identity header.
+ */
+export function syncRawHeaders(req: IncomingMessage): void {
+  const raw: string[] = [];
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) raw.push(name, v);
+    else raw.push(name, value);
+  }
+  req.rawHeaders = raw;
+}
+
 /** Mutates req.headers in place (cheaper than a copy) and returns what the proxy needs. */
 export function forwardHeaders(
   req: IncomingMessage,

@@ -19,8 +19,8 @@ import { resolveHome, statePaths, type StatePaths } from '../secrets/paths.js';
 import { openSecretStore, resolveToken, type ResolvedToken, type SecretStore } from '../secrets/store.js';
 import { validateSuppliedToken } from '../secrets/token.js';
 import { handlePortholeRoute } from './endpoints.js';
-import { forwardHeaders } from './forward.js';
-import { formatIdentity, type Identity } from './identity.js';
+import { forwardHeaders, syncRawHeaders } from './forward.js';
+import { formatIdentity, type Identity, verifyIdentity } from './identity.js';
 import { type Decision, decide, type PipelineState } from './pipeline.js';
 import { createProxy, type Proxy as TargetProxy } from './proxy.js';
 import { sendError, writeSocketError } from './respond.js';
@@ -84,6 +84,11 @@ export interface Gateway {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** A one-time code (`phc_…`, single use, 5 minutes) for a browser's first load. */
   issueCode(scope?: 'admin' | 'read'): { code: string; expiresAt: number };
+  /**
+   * The identity porthole attached to a request it let through (verified HMAC), for an
+   * in-process app or one that received the header. Undefined when absent or forged.
+   */
+  identityOf(req: IncomingMessage | string | undefined): (Identity & { ts: number }) | undefined;
   /** Rotates the master token: the old one is refused at once, its sessions and streams end. */
   rotateToken(): RotateResult;
   /** The master token, for the embedding app's own UI. No endpoint ever returns it. */
@@ -99,13 +104,16 @@ export interface Gateway {
 export const VERSION: string = '0.1.0';
 
 function resolveOwnHome(options: GatewayOptions): string {
-  if (options.stateDir === undefined && options.appName === undefined) {
+  if ((options.stateDir === undefined) === (options.appName === undefined)) {
     throw new PortholeError(
       'INVALID_ARGUMENT',
-      'createGateway needs stateDir or appName: two apps must never share porthole state (and its token) by accident',
+      'createGateway needs exactly one of stateDir and appName: two apps must never share porthole state (and its token) by accident',
     );
   }
-  return resolveHome({ home: options.stateDir, appName: options.appName, env: {} });
+  // The per-OS base directory still follows XDG_CONFIG_HOME / APPDATA; PORTHOLE_HOME is
+  // deliberately ignored: it names the sidecar's state, not this app's.
+  const { XDG_CONFIG_HOME, APPDATA } = process.env;
+  return resolveHome({ home: options.stateDir, appName: options.appName, env: { XDG_CONFIG_HOME, APPDATA } });
 }
 
 export function createGateway(options: GatewayOptions): Gateway {
@@ -179,7 +187,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const target = options.target !== undefined ? parseTarget(options.target) : undefined;
   const proxy: TargetProxy | undefined = target
-    ? createProxy({ target, timeoutMs: config.gateway.target_timeout * 1000, logger })
+    ? createProxy({ target, timeoutMs: Math.max(1, Math.round(config.gateway.target_timeout * 1000)), logger })
     : undefined;
   const cookieNames = [pipeline.cookieName(false), pipeline.cookieName(true)];
 
@@ -264,6 +272,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         proxy.web(req, res, fwd);
       } else {
         req.url = fwd.path;
+        syncRawHeaders(req);
         options.app!(req, res);
       }
     },
@@ -290,6 +299,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         proxy.upgrade(req, socket, head, fwd);
       } else if (options.onUpgrade) {
         req.url = fwd.path;
+        syncRawHeaders(req);
         options.onUpgrade(req, socket, head);
       } else {
         writeSocketError(socket, new PortholeError('NOT_FOUND', 'this app does not accept upgrades'));
@@ -307,6 +317,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       return { sessionsEnded, connectionsClosed };
     },
     revealToken: () => token.reveal(),
+    identityOf(req) {
+      const value = typeof req === 'object' ? req.headers['x-porthole-identity'] : req;
+      return verifyIdentity(typeof value === 'string' ? value : undefined, identityKey);
+    },
     markTunnelSocket(socket, visitor) {
       tunnelSockets.set(socket, visitor);
     },

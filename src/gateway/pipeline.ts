@@ -64,7 +64,8 @@ function needsRealCredential(path: string): boolean {
  */
 export function isPublicPath(path: string, prefixes: readonly string[]): boolean {
   if (prefixes.length === 0) return false;
-  if (/%2e|%2f|%5c|\\|\/\.\.?(\/|$)/i.test(path)) return false;
+  // `;` too: servlet containers read `/hooks/..;/admin` as `/admin`.
+  if (/%2e|%2f|%5c|\\|;|\/\.\.?(\/|$)/i.test(path)) return false;
   for (const p of prefixes) {
     if (path === p || (path.startsWith(p) && (p.endsWith('/') || path[p.length] === '/'))) return true;
   }

@@ -17,7 +17,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { errorBody, PortholeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { connectionOptions, HOP_BY_HOP, isHopByHop, teHasTrailers } from './hop-by-hop.js';
+import { connectionOptions, HOP_BY_HOP, isHopByHop, requestHeaders, responseHeaders, trailerPairs } from './hop-by-hop.js';
 import { describeTarget, type Target } from './target.js';
 
 export interface ProxyOptions {
@@ -69,10 +69,10 @@ const MAX_SOCKETS = 1024;
  * agent also honours a shorter `Keep-Alive: timeout=` hint).
  */
 const FREE_SOCKET_TIMEOUT_MS = 4_000;
+/** Largest response head accepted from the target (Node's default, 16 KiB, trips on big Set-Cookie sets). */
+const MAX_RESPONSE_HEAD = 64 * 1024;
 /** Methods a proxy may replay on a fresh connection when a reused one was closed under it (RFC 9110 §9.2.2). */
 const REPLAYABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
-/** Headers this proxy sets itself; whatever the gateway passed under these names is replaced. */
-const REPLACED = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
 
 interface ErrorAnswer {
   status: number;
@@ -134,9 +134,10 @@ interface Core {
 }
 
 export function createProxy(options: ProxyOptions): Proxy {
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 2_147_483_647) {
-    throw new PortholeError('INVALID_ARGUMENT', `invalid timeoutMs ${String(options.timeoutMs)}: a whole number of milliseconds ≥ 1`);
+  // Fractions are rounded up (a config in seconds may give 1500.5); timers cap at 2^31-1 ms.
+  const timeoutMs = Math.ceil(options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  if (!(timeoutMs >= 1 && timeoutMs <= 2_147_483_647)) {
+    throw new PortholeError('INVALID_ARGUMENT', `invalid timeoutMs ${String(options.timeoutMs)}: milliseconds between 1 and 2147483647`);
   }
   const core = createCore(options.target, timeoutMs, options.logger);
   return {
@@ -148,9 +149,9 @@ export function createProxy(options: ProxyOptions): Proxy {
         tag(req, ex);
         req.on('close', onClientRequestClose);
       }
-      // Node's server already disables Nagle by default; the call is cached, so it costs nothing
-      // when a gateway built its server without that.
-      req.socket.setNoDelay(true);
+      // Node's server disables Nagle by default and caches the flag, so this costs nothing then;
+      // a stream handed over by the tunnel client has no such knob.
+      (req.socket as Partial<Socket>).setNoDelay?.(true);
       ex.send();
     },
     upgrade(req, socket, head, fwd) {
@@ -234,7 +235,7 @@ class WebExchange {
     const te = req.headers['transfer-encoding'];
     const cl = req.headers['content-length'];
     this.hasBody = te !== undefined || (cl !== undefined && cl !== '0');
-    this.headers = requestHeaders(core, fwd, te !== undefined, false);
+    this.headers = requestHeaders(fwd, core.hostHeader, te !== undefined, false);
     this.path = targetPath(core, fwd.path);
   }
 
@@ -250,6 +251,7 @@ class WebExchange {
         method: this.req.method,
         path: this.path,
         headers: this.headers,
+        maxHeaderSize: MAX_RESPONSE_HEAD,
       });
     } catch (err) {
       // Only malformed input gets here (a header value with CR/LF, a bad path): a gateway bug.
@@ -374,10 +376,11 @@ function onWebInformation(this: ClientRequest, info: http.InformationEvent): voi
   const ex = stateOf<WebExchange>(this);
   const res = ex.res;
   if (this !== ex.up || ex.settled || res.headersSent || res.destroyed) return;
-  // A front server without a 'checkContinue' listener has already sent its own 100; a second
-  // one is harmless, clients parse any number of 1xx answers (RFC 9110 §15.2).
   if (info.statusCode === 100) {
-    res.writeContinue();
+    // A front server without a 'checkContinue' listener has already sent its own 100. A second
+    // one is legal (RFC 9110 §15.2) but makes Node clients emit 'continue' twice, so skip it.
+    // `_sent100` is Node's own flag (unchanged since 0.x); without it we would merely relay.
+    if ((res as { _sent100?: boolean })._sent100 !== true) res.writeContinue();
   } else if (info.statusCode === 103 && info.headers.link !== undefined) {
     const hints: Record<string, string | string[]> = {};
     for (const name in info.headers) {
@@ -431,6 +434,7 @@ function onClientResponseClose(this: ServerResponse): void {
 
 function onUpstreamBodyEnd(this: IncomingMessage): void {
   const res = stateOf<WebExchange>(this).res;
+  if (res.destroyed) return;
   const trailers = trailerPairs(this.rawTrailers);
   if (trailers !== undefined) res.addTrailers(trailers);
   res.end();
@@ -483,7 +487,7 @@ class UpgradeExchange {
     readonly head: Buffer,
     fwd: ForwardInfo,
   ) {
-    this.headers = requestHeaders(core, fwd, false, true);
+    this.headers = requestHeaders(fwd, core.hostHeader, false, true);
     this.path = targetPath(core, fwd.path);
   }
 
@@ -501,6 +505,7 @@ class UpgradeExchange {
         method: this.req.method,
         path: this.path,
         headers: this.headers,
+        maxHeaderSize: MAX_RESPONSE_HEAD,
       });
     } catch (err) {
       core.logger?.log('error', 'upgrade not forwarded: invalid request line or header', { error: errorCode(err) });
@@ -659,61 +664,6 @@ function ignoreError(): void {}
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
-
-/**
- * The request head for the target: the gateway's headers minus hop-by-hop fields (RFC 9110
- * §7.6.1, including those the Connection header lists), Host set to the target's own host (the
- * visitor's goes in X-Forwarded-Host), and the X-Forwarded-* fields.
- */
-function requestHeaders(core: Core, fwd: ForwardInfo, chunked: boolean, upgrade: boolean): OutgoingHttpHeaders {
-  const src = fwd.headers;
-  const listed = connectionOptions(src.connection);
-  // Host first, as a user agent sends it (RFC 9110 §7.2).
-  const out: OutgoingHttpHeaders = { host: core.hostHeader };
-  for (const name in src) {
-    const value = src[name];
-    if (value === undefined || isHopByHop(name, listed) || REPLACED.has(name)) continue;
-    out[name] = value;
-  }
-  if (teHasTrailers(src.te)) out.te = 'trailers';
-  if (upgrade) {
-    out.connection = 'Upgrade';
-    if (src.upgrade !== undefined) out.upgrade = src.upgrade;
-  } else if (chunked) {
-    // The body arrives de-chunked; re-frame it for this hop (it may also carry trailers).
-    out['transfer-encoding'] = 'chunked';
-  }
-  const xff = src['x-forwarded-for'];
-  out['x-forwarded-for'] =
-    xff === undefined || xff === ''
-      ? fwd.clientAddress
-      : `${typeof xff === 'string' ? xff : xff.join(', ')}, ${fwd.clientAddress}`;
-  out['x-forwarded-proto'] = fwd.proto;
-  if (fwd.host !== undefined) out['x-forwarded-host'] = fwd.host;
-  return out;
-}
-
-/** The target's response fields minus hop-by-hop ones, as a flat [name, value, …] list keeping order and repeats. */
-function responseHeaders(upRes: IncomingMessage): string[] {
-  const raw = upRes.rawHeaders;
-  const listed = connectionOptions(upRes.headers.connection);
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (!isHopByHop(name.toLowerCase(), listed)) out.push(name, raw[i + 1]!);
-  }
-  return out;
-}
-
-function trailerPairs(raw: string[]): [string, string][] | undefined {
-  if (raw.length === 0) return undefined;
-  const out: [string, string][] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (!HOP_BY_HOP.has(name.toLowerCase())) out.push([name, raw[i + 1]!]);
-  }
-  return out.length === 0 ? undefined : out;
-}
 
 /** The target's base path ("/app") prefixed to an origin-form path; "*" and others pass as they are. */
 function targetPath(core: Core, path: string): string {

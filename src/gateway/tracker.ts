@@ -2,6 +2,7 @@
 // WebSocket, SSE stream and streamed body it authenticated (DESIGN §3), at once.
 
 export interface Closable {
+  readonly destroyed?: boolean;
   destroy(): void;
   once(event: 'close', listener: () => void): unknown;
 }
@@ -26,6 +27,8 @@ export function createConnectionTracker(): ConnectionTracker {
   }
   return {
     add(credential, c) {
+      // Already gone: its 'close' has fired and would never remove it.
+      if (c.destroyed) return;
       let set = byCredential.get(credential);
       if (!set) {
         set = new Set();

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Readable, type Duplex } from 'node:stream';
 import { describe, it, type TestContext } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
-import { createProxy, type ForwardInfo, type Proxy } from '../../src/gateway/proxy.js';
+import { createProxy, type ForwardInfo, type Proxy as GatewayProxy } from '../../src/gateway/proxy.js';
 import { parseTarget, type Target } from '../../src/gateway/target.js';
 import { closeServer, collectBody, fetchRaw, type HttpTestServer, listen, listenUnix, startHttpServer, tempDir } from '../helpers/servers.js';
 
@@ -25,7 +25,7 @@ function fwdFrom(req: IncomingMessage): ForwardInfo {
 }
 
 interface Harness {
-  proxy: Proxy;
+  proxy: GatewayProxy;
   front: HttpTestServer;
   /** The last request/response/upgrade socket the front handed to the proxy (for revocation tests). */
   last: { req?: IncomingMessage; res?: ServerResponse; socket?: Duplex };
@@ -35,6 +35,8 @@ interface HarnessOptions {
   timeoutMs?: number;
   /** Install a 'checkContinue' listener, so the 100 must come from the target through the proxy. */
   checkContinue?: boolean;
+  /** Response headers the "gateway" sets before handing over (as it does for CORS). */
+  preset?: Record<string, string>;
 }
 
 async function harness(t: TestContext, target: Target, options: HarnessOptions = {}): Promise<Harness> {
@@ -43,6 +45,7 @@ async function harness(t: TestContext, target: Target, options: HarnessOptions =
   const handler: RequestListener = (req, res) => {
     last.req = req;
     last.res = res;
+    for (const [name, value] of Object.entries(options.preset ?? {})) res.setHeader(name, value);
     proxy.web(req, res, fwdFrom(req));
   };
   const front = await startHttpServer(handler, { highWaterMark: 64 * 1024, requestTimeout: 0 });
@@ -83,11 +86,14 @@ function targetOf(server: HttpTestServer, base = ''): Target {
   return parseTarget(`${server.origin}${base}`);
 }
 
-/** A raw HTTP/1.1 exchange on a fresh socket, read until the proxy closes it. */
+/**
+ * A raw exchange on a fresh socket, read until the server side closes it. The request is
+ * written, not ended: Node's server treats a client's FIN as an abort.
+ */
 async function rawExchange(port: number, request: string): Promise<string> {
   const socket = net.connect(port, '127.0.0.1');
   await once(socket, 'connect');
-  socket.end(request);
+  socket.write(request);
   return (await collectBody(socket)).toString('latin1');
 }
 
@@ -147,6 +153,18 @@ describe('proxy: requests and responses', () => {
     assert.deepEqual(cookies.headers['set-cookie'], ['a=1', 'b=2']);
     assert.equal(cookies.headers['x-reply'], 'yes');
     assert.equal(cookies.text, 'ok');
+  });
+
+  it('keeps headers the gateway set and the target\'s repeated fields', async (t) => {
+    const target = await app(t, (_req, res) => {
+      res.writeHead(200, ['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'Content-Type', 'text/plain']);
+      res.end('ok');
+    });
+    const h = await harness(t, targetOf(target), { preset: { 'access-control-allow-origin': 'https://ui.example', 'content-type': 'x/y' } });
+    const r = await fetchRaw({ port: h.front.port, path: '/' });
+    assert.deepEqual(r.headers['set-cookie'], ['a=1', 'b=2']);
+    assert.equal(r.headers['access-control-allow-origin'], 'https://ui.example');
+    assert.equal(r.headers['content-type'], 'text/plain');
   });
 
   it('forwards a chunked upload re-framed, with request and response trailers', async (t) => {
@@ -239,6 +257,12 @@ describe('proxy: requests and responses', () => {
     assert.equal(chained.headers['x-forwarded-proto'], 'http');
     assert.equal(chained.headers['x-forwarded-host'], 'desk.example');
     assert.equal(chained.headers.host, `127.0.0.1:${target.port}`);
+
+    // HTTP/1.0 without Host: no X-Forwarded-Host at all.
+    const old = await rawExchange(h.front.port, 'GET /old HTTP/1.0\r\n\r\n');
+    const seen = JSON.parse(old.slice(old.indexOf('\r\n\r\n') + 4));
+    assert.equal(seen.headers['x-forwarded-host'], undefined);
+    assert.equal(seen.headers.host, `127.0.0.1:${target.port}`);
   });
 
   it('reaches a unix socket target with Host: localhost', async (t) => {
@@ -297,12 +321,16 @@ describe('proxy: Expect: 100-continue', () => {
         path: '/upload',
         headers: { expect: '100-continue', 'content-length': '5' },
       });
-      req.on('continue', () => req.end('hello'));
+      let continues = 0;
+      req.on('continue', () => {
+        if (++continues === 1) req.end('hello');
+      });
       const [res] = (await once(req, 'response')) as [IncomingMessage];
       const seen = JSON.parse((await collectBody(res)).toString());
       assert.equal(res.statusCode, 200);
       assert.equal(seen.body, 'hello');
       assert.equal(seen.headers.expect, '100-continue');
+      assert.equal(continues, 1, 'exactly one 100 Continue reached the client');
     });
   }
 });
@@ -446,8 +474,8 @@ describe('proxy: lifecycle', () => {
       req.on('error', () => {});
       req.end();
       const [res] = (await once(req, 'response')) as [IncomingMessage];
-      res.on('error', () => {});
-      const ended = once(res, 'close');
+      res.on('error', () => {}); // 'aborted': the expected outcome
+      const ended = new Promise((resolve) => res.once('close', resolve));
       await once(res, 'data');
       if (how === 'res.destroy()') h.last.res!.destroy();
       else h.last.req!.socket.destroy();
@@ -701,8 +729,9 @@ describe('proxy: upgrades', () => {
 
 describe('createProxy options', () => {
   it('refuses a bad timeoutMs', () => {
-    for (const timeoutMs of [0, -1, 1.5, Number.NaN, 2 ** 31]) {
+    for (const timeoutMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31]) {
       assert.throws(() => createProxy({ target: parseTarget('3000'), timeoutMs }), { code: 'INVALID_ARGUMENT' });
     }
+    createProxy({ target: parseTarget('3000'), timeoutMs: 0.5 }).close();
   });
 });
