@@ -43,6 +43,8 @@ export interface Served {
   proc: ChildProcess;
   event: Record<string, unknown> & { url: string; port: number; host: string };
   stderr(): string;
+  /** Resolves once stderr matches (the banner may arrive after the JSON event). */
+  waitForStderr(re: RegExp): Promise<string>;
   /** SIGTERM and wait for exit; resolves to the exit code. */
   stop(): Promise<number | null>;
 }
@@ -54,7 +56,14 @@ export interface Served {
 export async function startCli(args: string[], env: Record<string, string | undefined>): Promise<Served> {
   const proc = spawn(process.execPath, [BIN, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const stderrWaiters = new Set<() => void>();
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+    for (const w of stderrWaiters) w();
+  });
+  proc.once('exit', () => {
+    for (const w of stderrWaiters) w();
+  });
   const lines = createInterface({ input: proc.stdout! });
   const exited = once(proc, 'exit');
   const first = new Promise<string>((resolve, reject) => {
@@ -66,6 +75,21 @@ export async function startCli(args: string[], env: Record<string, string | unde
     proc,
     event: JSON.parse(line),
     stderr: () => err,
+    waitForStderr(re) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (re.test(err)) {
+            stderrWaiters.delete(check);
+            resolve(err);
+          } else if (proc.exitCode !== null) {
+            stderrWaiters.delete(check);
+            reject(new Error(`exited before stderr matched ${re}:\n${err}`));
+          }
+        };
+        stderrWaiters.add(check);
+        check();
+      });
+    },
     async stop() {
       if (proc.exitCode !== null) return proc.exitCode;
       proc.kill('SIGTERM');

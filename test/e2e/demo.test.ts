@@ -1,0 +1,87 @@
+// `npm start` runs `porthole demo`: the embedded gateway in front of the demo app. The
+// one-time link it prints must sign a browser in, and the SSE clock and the WebSocket
+// echo must work through the gateway with that session.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { request } from 'node:http';
+import WebSocket from 'ws';
+import { type Served, startCli, tempHome } from '../helpers/cli.js';
+
+let served: Served;
+const home = tempHome();
+let cookie = '';
+
+before(async () => {
+  served = await startCli(['demo', '--port', '0', '--json'], { PORTHOLE_HOME: home.home });
+});
+after(async () => {
+  assert.equal(await served.stop(), 0);
+  home.cleanup();
+});
+
+function get(path: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: served.event.port, path, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('prints the URL, a one-time link and its QR', async () => {
+  assert.equal(served.event.event, 'listening');
+  const link = served.event['link'] as string;
+  assert.match(link, /^http:\/\/127\.0\.0\.1:\d+\/\?code=phc_[A-Za-z0-9_-]{43}$/);
+  const banner = await served.waitForStderr(/[█▀▄]{10,}/);
+  assert.match(banner, /One-time link/);
+});
+
+test('the link signs a remote-looking browser in; the page, SSE clock and WebSocket echo work', async () => {
+  const link = new URL(served.event['link'] as string);
+  // A cross-site-looking first load is not local: only the code lets it in.
+  const first = await get(`/${link.search}`, { 'sec-fetch-site': 'cross-site' });
+  assert.equal(first.status, 303);
+  assert.equal(first.headers['location'], '/');
+  const setCookie = (first.headers['set-cookie'] as string[])[0]!;
+  cookie = setCookie.split(';')[0]!;
+
+  const page = await get('/', { cookie, 'sec-fetch-site': 'cross-site' });
+  assert.equal(page.status, 200);
+  assert.match(page.body, /porthole demo app/);
+
+  const who = JSON.parse((await get('/api/whoami', { cookie, 'sec-fetch-site': 'cross-site' })).body);
+  assert.match(who.identity, /sub=owner; cred=session/);
+
+  // SSE: the first event arrives without waiting for the next tick.
+  const event = await new Promise<string>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: served.event.port, path: '/events', headers: { cookie } }, (res) => {
+      assert.equal(res.statusCode, 200);
+      res.setEncoding('utf8').once('data', (d: string) => {
+        req.destroy();
+        resolve(d);
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.match(event, /^data: \d{4}-\d{2}-\d{2}T/);
+
+  const origin = `http://127.0.0.1:${served.event.port}`;
+  const ws = new WebSocket(`ws://127.0.0.1:${served.event.port}/ws`, { headers: { cookie, origin } });
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  ws.send('hello porthole');
+  const [echo] = (await new Promise((resolve) => ws.once('message', (...a) => resolve(a)))) as [Buffer];
+  assert.equal(echo.toString(), 'hello porthole');
+  ws.close();
+
+  // The code was single use.
+  const again = await get(`/${link.search}`, { 'sec-fetch-site': 'cross-site' });
+  assert.equal(again.status, 401);
+  assert.equal(JSON.parse(again.body).error.code, 'CODE_INVALID');
+});
