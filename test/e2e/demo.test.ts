@@ -76,8 +76,8 @@ test('the link signs a remote-looking browser in; the page, SSE clock and WebSoc
     ws.once('error', reject);
   });
   ws.send('hello porthole');
-  const [echo] = (await new Promise((resolve) => ws.once('message', (...a) => resolve(a)))) as [Buffer];
-  assert.equal(echo.toString(), 'hello porthole');
+  const echo = await new Promise<string>((resolve) => ws.once('message', (data) => resolve(String(data))));
+  assert.equal(echo, 'hello porthole');
   ws.close();
 
   // The code was single use.

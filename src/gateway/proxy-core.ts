@@ -1,0 +1,169 @@
+// What web and upgrade exchanges share: the target's agent, sending, header timeout, replay rule.
+import http, { type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import { PortholeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { describeTarget, type Target } from './target.js';
+
+/** Stream buffers on the upstream sockets; Node 20's default is 16 KiB. */
+const HIGH_WATER_MARK = 64 * 1024;
+/** Connections per target; a local app is one origin, so this is the real concurrency cap. */
+const MAX_SOCKETS = 1024;
+/**
+ * Idle pooled connections are closed after this long: below the 5 s keep-alive of Node's and
+ * uvicorn's servers, so a request never races the target closing the socket under it (the
+ * agent also honours a shorter `Keep-Alive: timeout=` hint).
+ */
+const FREE_SOCKET_TIMEOUT_MS = 4_000;
+/** Largest response head accepted from the target (Node's default, 16 KiB, trips on big Set-Cookie sets). */
+const MAX_RESPONSE_HEAD = 64 * 1024;
+/** Methods a proxy may replay on a fresh connection when a reused one was closed under it (RFC 9110 §9.2.2). */
+const REPLAYABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+
+/** What every exchange of one proxy shares. */
+export interface Core {
+  readonly agent: http.Agent;
+  readonly send: typeof http.request;
+  readonly hostname: string;
+  readonly port: number | undefined;
+  readonly socketPath: string | undefined;
+  readonly hostHeader: string;
+  readonly basePath: string;
+  readonly timeoutMs: number;
+  readonly logger: Logger | undefined;
+  readonly description: string;
+  /** Client sides of open upgraded connections, for close(). */
+  readonly tunnels: Set<Duplex>;
+}
+
+/** The state of one forwarded request, web or upgrade, as the shared helpers see it. */
+export interface Exchange {
+  readonly core: Core;
+  readonly req: IncomingMessage;
+  /** Request headers for the target, built once (a replay sends them again). */
+  readonly headers: OutgoingHttpHeaders;
+  /** Request target on the target app, base path included. */
+  readonly path: string;
+  up: ClientRequest | null;
+  upRes: IncomingMessage | null;
+  timer: NodeJS.Timeout | undefined;
+  settled: boolean;
+  retried: boolean;
+  timedOut(): void;
+}
+
+export function createCore(target: Target, timeoutMs: number, logger: Logger | undefined): Core {
+  const agentOptions: http.AgentOptions & { highWaterMark: number } = {
+    keepAlive: true,
+    maxSockets: MAX_SOCKETS,
+    scheduling: 'lifo', // the warmest socket first, so idle ones age out instead of going stale
+    timeout: FREE_SOCKET_TIMEOUT_MS,
+    noDelay: true,
+    highWaterMark: HIGH_WATER_MARK, // passed on to net.connect, sizing both socket buffers
+  };
+  const common = { timeoutMs, logger, description: describeTarget(target), tunnels: new Set<Duplex>() };
+  if (target.kind === 'unix') {
+    return {
+      ...common,
+      agent: new http.Agent(agentOptions),
+      send: http.request,
+      hostname: 'localhost',
+      port: undefined,
+      socketPath: target.path,
+      hostHeader: 'localhost',
+      basePath: '',
+    };
+  }
+  if (target.kind !== 'http' || (target.url.protocol !== 'http:' && target.url.protocol !== 'https:')) {
+    throw new PortholeError('TARGET_INVALID', 'invalid target: expected an http(s) URL or a unix socket path');
+  }
+  const url = target.url;
+  const tls = url.protocol === 'https:';
+  const host = url.hostname;
+  return {
+    ...common,
+    agent: tls ? new https.Agent(agentOptions) : new http.Agent(agentOptions),
+    send: tls ? https.request : http.request,
+    // URL keeps IPv6 literals bracketed; the socket layer wants them bare.
+    hostname: host.startsWith('[') ? host.slice(1, -1) : host,
+    port: url.port === '' ? (tls ? 443 : 80) : Number(url.port),
+    socketPath: undefined,
+    hostHeader: url.host,
+    basePath: url.pathname === '/' ? '' : url.pathname,
+  };
+}
+
+/**
+ * Starts the upstream request through the pool. Throws only on malformed input (a header value
+ * with CR/LF, a bad path), which the caller answers with INTERNAL.
+ */
+export function sendUpstream(ex: Exchange): ClientRequest {
+  const core = ex.core;
+  return core.send({
+    agent: core.agent,
+    hostname: core.hostname,
+    port: core.port,
+    socketPath: core.socketPath,
+    method: ex.req.method,
+    path: ex.path,
+    headers: ex.headers,
+    maxHeaderSize: MAX_RESPONSE_HEAD,
+  });
+}
+
+/** The target's base path ("/app") prefixed to an origin-form path; "*" and others pass as they are. */
+export function targetPath(core: Core, path: string): string {
+  return core.basePath !== '' && path.charCodeAt(0) === 47 /* "/" */ ? core.basePath + path : path;
+}
+
+/** Arms the header timeout once the whole request has been handed to the target. */
+export function onUpstreamFinish(this: ClientRequest): void {
+  const ex = stateOf(this);
+  if (this === ex.up && ex.timer === undefined && !ex.settled && ex.upRes === null) {
+    ex.timer = setTimeout(fireTimeout, ex.core.timeoutMs, ex);
+  }
+}
+
+function fireTimeout(ex: Exchange): void {
+  ex.timer = undefined;
+  ex.timedOut();
+}
+
+export function clearTimer(ex: Exchange): void {
+  if (ex.timer !== undefined) {
+    clearTimeout(ex.timer);
+    ex.timer = undefined;
+  }
+}
+
+/**
+ * A pooled connection the target had already closed fails with ECONNRESET/EPIPE before any
+ * answer. A bodiless idempotent request is replayed once on a fresh connection (as Go's
+ * Transport does); anything else gets the 502.
+ */
+export function canReplay(ex: Exchange, up: ClientRequest, err: NodeJS.ErrnoException): boolean {
+  return (
+    !ex.retried &&
+    up.reusedSocket &&
+    (err.code === 'ECONNRESET' || err.code === 'EPIPE') &&
+    REPLAYABLE.has(ex.req.method ?? '')
+  );
+}
+
+export function errorCode(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' ? code : 'unknown';
+}
+
+// Per-request state lives on the emitters, so listeners can be shared functions (no closures).
+const kExchange = Symbol('porthole.proxy.exchange');
+type Tagged = { [kExchange]?: Exchange };
+
+export function tag(emitter: object, ex: Exchange): void {
+  (emitter as Tagged)[kExchange] = ex;
+}
+
+export function stateOf<T extends Exchange = Exchange>(emitter: object): T {
+  return (emitter as Tagged)[kExchange] as T;
+}

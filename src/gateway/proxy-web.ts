@@ -1,0 +1,254 @@
+// The HTTP exchange: one request and its response relayed, with 1xx, trailers and one replay.
+import type { ClientRequest, IncomingMessage, InformationEvent, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { HOP_BY_HOP, requestHeaders, responseHeaders, trailerPairs } from './hop-by-hop.js';
+import type { ForwardInfo } from './proxy.js';
+import {
+  type Core,
+  canReplay,
+  clearTimer,
+  type Exchange,
+  errorCode,
+  onUpstreamFinish,
+  sendUpstream,
+  stateOf,
+  tag,
+  targetPath,
+} from './proxy-core.js';
+import { type ErrorAnswer, INTERNAL, TIMEOUT, UNAVAILABLE } from './proxy-errors.js';
+
+/** Forwards one HTTP exchange; what Proxy.web does. */
+export function forwardWeb(core: Core, req: IncomingMessage, res: ServerResponse, fwd: ForwardInfo): void {
+  const ex = new WebExchange(core, req, res, fwd);
+  tag(res, ex);
+  res.on('close', onClientResponseClose);
+  if (ex.hasBody) {
+    tag(req, ex);
+    req.on('close', onClientRequestClose);
+  }
+  // Node's server disables Nagle by default and caches the flag, so this costs nothing then;
+  // a stream handed over by the tunnel client has no such knob.
+  (req.socket as Partial<Socket>).setNoDelay?.(true);
+  ex.send();
+}
+
+class WebExchange implements Exchange {
+  up: ClientRequest | null = null;
+  upRes: IncomingMessage | null = null;
+  timer: NodeJS.Timeout | undefined = undefined;
+  /** An error answer was sent, or the client is gone: nothing more goes to the client. */
+  settled = false;
+  retried = false;
+  readonly headers: OutgoingHttpHeaders;
+  readonly path: string;
+  readonly hasBody: boolean;
+
+  constructor(
+    readonly core: Core,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    fwd: ForwardInfo,
+  ) {
+    // Framing is decided by the request as it arrived, not by the gateway's header copy.
+    const te = req.headers['transfer-encoding'];
+    const cl = req.headers['content-length'];
+    this.hasBody = te !== undefined || (cl !== undefined && cl !== '0');
+    this.headers = requestHeaders(fwd, core.hostHeader, te !== undefined, false);
+    this.path = targetPath(core, fwd.path);
+  }
+
+  send(): void {
+    let up: ClientRequest;
+    try {
+      up = sendUpstream(this);
+    } catch (err) {
+      // Only malformed input gets here (a header value with CR/LF, a bad path): a gateway bug.
+      this.core.logger?.log('error', 'request not forwarded: invalid request line or header', { error: errorCode(err) });
+      this.answer(INTERNAL);
+      return;
+    }
+    this.up = up;
+    tag(up, this);
+    up.on('response', onWebResponse);
+    up.on('error', onWebUpstreamError);
+    up.on('information', onWebInformation);
+    up.on('finish', onUpstreamFinish);
+    if (!this.hasBody) {
+      up.end();
+      return;
+    }
+    // end: false, so request trailers can follow the body (onClientBodyEnd).
+    this.req.on('end', onClientBodyEnd);
+    this.req.pipe(up, { end: false });
+  }
+
+  onResponse(upRes: IncomingMessage): void {
+    clearTimer(this);
+    const res = this.res;
+    if (this.settled || res.destroyed) {
+      this.up?.destroy();
+      return;
+    }
+    this.upRes = upRes;
+    tag(upRes, this);
+    const status = upRes.statusCode ?? 502;
+    try {
+      writeResponseHead(res, status, upRes.statusMessage ?? '', responseHeaders(upRes));
+    } catch (err) {
+      // The target sent something Node will not repeat (an invalid status or header value).
+      this.core.logger?.log('warn', 'target response not relayed: invalid status or header', {
+        target: this.core.description,
+        error: errorCode(err),
+      });
+      for (const name of res.getHeaderNames()) res.removeHeader(name);
+      this.up?.destroy();
+      this.answer(UNAVAILABLE);
+      return;
+    }
+    // A body of unknown length (SSE, streamed output) may take a while to start: send the head
+    // now. With a Content-Length the body follows at once and leaves with the head in one write.
+    if (
+      upRes.headers['content-length'] === undefined &&
+      status !== 204 &&
+      status !== 304 &&
+      this.req.method !== 'HEAD'
+    ) {
+      res.flushHeaders();
+    }
+    upRes.on('end', onUpstreamBodyEnd);
+    upRes.on('close', onUpstreamBodyClose);
+    upRes.pipe(res, { end: false });
+  }
+
+  onUpstreamError(up: ClientRequest, err: NodeJS.ErrnoException): void {
+    if (up !== this.up) return; // an attempt already replaced by a retry
+    clearTimer(this);
+    if (this.settled) return;
+    if (this.upRes !== null) {
+      this.core.logger?.log('warn', 'target failed mid-response', { target: this.core.description, error: errorCode(err) });
+      this.settled = true;
+      this.res.destroy();
+      return;
+    }
+    if (!this.hasBody && canReplay(this, up, err)) {
+      this.retried = true;
+      this.send();
+      return;
+    }
+    this.core.logger?.log('warn', 'target unavailable', { target: this.core.description, error: errorCode(err) });
+    this.answer(UNAVAILABLE);
+  }
+
+  timedOut(): void {
+    if (this.settled || this.upRes !== null) return;
+    this.core.logger?.log('warn', 'target did not answer in time', {
+      target: this.core.description,
+      timeoutMs: this.core.timeoutMs,
+    });
+    this.answer(TIMEOUT);
+    this.up?.destroy();
+  }
+
+  /** The client is gone (or revoked by the gateway): tear down the upstream without reuse. */
+  abort(): void {
+    clearTimer(this);
+    this.settled = true;
+    const up = this.up;
+    if (up !== null && !up.destroyed) up.destroy();
+  }
+
+  answer(a: ErrorAnswer): void {
+    this.settled = true;
+    const res = this.res;
+    if (res.destroyed) return;
+    if (res.headersSent) {
+      res.destroy(); // never a fake success
+      return;
+    }
+    if (this.hasBody) this.req.unpipe();
+    res.writeHead(a.status, this.req.complete ? a.headers : a.headersClose);
+    res.end(a.body);
+  }
+}
+
+function onWebResponse(this: ClientRequest, upRes: IncomingMessage): void {
+  stateOf<WebExchange>(this).onResponse(upRes);
+}
+
+function onWebUpstreamError(this: ClientRequest, err: NodeJS.ErrnoException): void {
+  stateOf<WebExchange>(this).onUpstreamError(this, err);
+}
+
+/** 1xx answers: 100 Continue (so `Expect: 100-continue` cannot deadlock) and 103 Early Hints. */
+function onWebInformation(this: ClientRequest, info: InformationEvent): void {
+  const ex = stateOf<WebExchange>(this);
+  const res = ex.res;
+  if (this !== ex.up || ex.settled || res.headersSent || res.destroyed) return;
+  if (info.statusCode === 100) {
+    // A front server without a 'checkContinue' listener has already sent its own 100. A second
+    // one is legal (RFC 9110 §15.2) but makes Node clients emit 'continue' twice, so skip it.
+    // `_sent100` is Node's own flag (unchanged since 0.x); without it we would merely relay.
+    if ((res as { _sent100?: boolean })._sent100 !== true) res.writeContinue();
+  } else if (info.statusCode === 103 && info.headers.link !== undefined) {
+    const hints: Record<string, string | string[]> = {};
+    for (const name in info.headers) {
+      const value = info.headers[name];
+      if (value !== undefined && !HOP_BY_HOP.has(name)) hints[name] = value;
+    }
+    try {
+      res.writeEarlyHints(hints);
+    } catch {
+      // A Link value Node refuses to repeat: hints are optional, drop them.
+    }
+  }
+}
+
+/** The client's body is complete: pass on its trailers, then finish the upstream request. */
+function onClientBodyEnd(this: IncomingMessage): void {
+  const up = stateOf<WebExchange>(this).up;
+  if (up === null || up.destroyed) return;
+  const trailers = trailerPairs(this.rawTrailers);
+  if (trailers !== undefined) up.addTrailers(trailers);
+  up.end();
+}
+
+function onClientRequestClose(this: IncomingMessage): void {
+  if (!this.complete) stateOf<WebExchange>(this).abort();
+}
+
+function onClientResponseClose(this: ServerResponse): void {
+  if (!this.writableFinished) stateOf<WebExchange>(this).abort();
+}
+
+function onUpstreamBodyEnd(this: IncomingMessage): void {
+  const res = stateOf<WebExchange>(this).res;
+  if (res.destroyed) return;
+  const trailers = trailerPairs(this.rawTrailers);
+  if (trailers !== undefined) res.addTrailers(trailers);
+  res.end();
+}
+
+function onUpstreamBodyClose(this: IncomingMessage): void {
+  if (this.complete) return;
+  // The target died mid-body: the client must see a truncated response, not an end.
+  const ex = stateOf<WebExchange>(this);
+  ex.settled = true;
+  ex.res.destroy();
+}
+
+/**
+ * Node 20's writeHead(status, array) keeps repeated names (Set-Cookie) only when no header was
+ * set before; if the gateway set some, merge by hand, the target's value winning.
+ */
+function writeResponseHead(res: ServerResponse, status: number, message: string, headers: string[]): void {
+  if (res.getHeaderNames().length === 0) {
+    res.writeHead(status, message, headers);
+    return;
+  }
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (name.toLowerCase() !== 'set-cookie') res.removeHeader(name);
+  }
+  for (let i = 0; i < headers.length; i += 2) res.appendHeader(headers[i]!, headers[i + 1]!);
+  res.writeHead(status, message);
+}
