@@ -3,6 +3,7 @@
 // ingress headers set. Forwarding headers are rebuilt unless a trusted proxy sent them.
 import type { IncomingMessage } from 'node:http';
 import { portholeBearer, stripCookie, stripPortholeParams } from '../auth/credentials.js';
+import { connectionOptions } from './hop-by-hop.js';
 import type { ForwardInfo } from './proxy.js';
 import type { Decision } from './pipeline.js';
 
@@ -23,6 +24,17 @@ export function syncRawHeaders(req: IncomingMessage): void {
   req.rawHeaders = raw;
 }
 
+const CONNECTION_KEEP = new Set(['close', 'keep-alive', 'upgrade']);
+
+/** The Connection tokens that describe the connection itself (close, keep-alive, upgrade). */
+function connectionTokens(value: string | string[] | undefined): string[] {
+  const joined = Array.isArray(value) ? value.join(',') : (value ?? '');
+  return joined
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => CONNECTION_KEEP.has(t.toLowerCase()));
+}
+
 /** Mutates req.headers in place (cheaper than a copy) and returns what the proxy needs. */
 export function forwardHeaders(
   req: IncomingMessage,
@@ -32,6 +44,16 @@ export function forwardHeaders(
   trustedUserHeader: string,
 ): ForwardInfo {
   const h = req.headers;
+  // Headers the client lists in Connection are hop-by-hop (RFC 9110 §7.6.1): drop them now,
+  // before porthole adds its own — else `Connection: x-porthole-identity` would make the
+  // proxy strip the identity header porthole sets.
+  const listed = connectionOptions(h.connection);
+  if (listed) {
+    for (const name of listed) delete h[name];
+    const kept = connectionTokens(h.connection);
+    if (kept.length) h.connection = kept.join(', ');
+    else delete h.connection;
+  }
   if (h.authorization !== undefined && portholeBearer(h) !== undefined) delete h.authorization;
   if (h.cookie !== undefined) {
     const kept = stripCookie(h.cookie, cookieNames);

@@ -1,7 +1,8 @@
 // The gateway's own TCP listener for `porthole serve`: node:http with limits against
 // slow and oversized clients, errors answered as JSON, listen failures turned into
 // errors that say what to do.
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
 import { PortholeError, errorBody } from '../errors.js';
 import type { Gateway } from './gateway.js';
@@ -43,7 +44,14 @@ export function listenGateway(gateway: Gateway, options: ListenOptions): Promise
     noDelay: true,
   });
   server.on('request', gateway.handleRequest);
-  server.on('upgrade', gateway.handleUpgrade);
+  // Upgraded sockets leave the HTTP server's bookkeeping (closeAllConnections misses them)
+  // but still hold server.close() open: track them so close() can end them.
+  const upgraded = new Set<Duplex>();
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
+    gateway.handleUpgrade(req, socket, head);
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     let e: PortholeError;
     if (err.code === 'HPE_HEADER_OVERFLOW') e = new PortholeError('HEADERS_TOO_LARGE', 'request headers too large');
@@ -90,6 +98,7 @@ export function listenGateway(gateway: Gateway, options: ListenOptions): Promise
           new Promise<void>((done) => {
             server.close(() => done());
             server.closeAllConnections();
+            for (const s of upgraded) s.destroy();
           }),
       });
     });

@@ -291,7 +291,9 @@ function redirect(
   credential: string | undefined,
   scope: 'admin' | 'read' | undefined,
 ): AuthOutcome {
-  const location = stripPortholeParams(req.url ?? '/');
+  // One leading slash only: `//evil.example/` or `/\\evil.example/` in a Location header is
+  // read by browsers as another host (an open redirect).
+  const location = stripPortholeParams(req.url ?? '/').replace(/^[/\\]+/, '/');
   if (credential === undefined || scope === undefined) {
     return { kind: 'answer', decision: { kind: 'redirect', location, sessionId: '', maxAgeSeconds: 0 } };
   }
