@@ -4,19 +4,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type CodeGrant, createCodeStore } from '../../src/auth/codes.js';
 import { generateCode } from '../../src/secrets/token.js';
+import { clock } from '../helpers/clock.js';
 
 const MINUTE = 60_000;
 const GRANT: CodeGrant = { credential: 'token:abc', scope: 'admin' };
 
-function clock(start = 1_700_000_000_000) {
-  let t = start;
-  return {
-    now: () => t,
-    advance(ms: number) {
-      t += ms;
-    },
-  };
-}
 
 test('issue: a phc_ code with 256 bits and an expiry', () => {
   const c = clock();

@@ -3,18 +3,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type BanTableOptions, createBanTable } from '../../src/auth/rate-limit.js';
 import { isPortholeError } from '../../src/errors.js';
+import { clock } from '../helpers/clock.js';
 
 const MINUTE = 60_000;
 
-function clock(start = 1_700_000_000_000) {
-  let t = start;
-  return {
-    now: () => t,
-    advance(ms: number) {
-      t += ms;
-    },
-  };
-}
 
 test('four failures are counted, the fifth bans for about five minutes', () => {
   const c = clock();

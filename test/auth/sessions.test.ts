@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { createSessionStore } from '../../src/auth/sessions.js';
+import { clock } from '../helpers/clock.js';
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -16,15 +17,6 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }));
 let fileCount = 0;
 const freshFile = () => path.join(dir, `sessions-${++fileCount}.json`);
 
-function clock(start = 1_700_000_000_000) {
-  let t = start;
-  return {
-    now: () => t,
-    advance(ms: number) {
-      t += ms;
-    },
-  };
-}
 
 test('create returns an unguessable id; lookup finds the record', () => {
   const c = clock();
