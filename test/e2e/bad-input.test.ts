@@ -7,13 +7,13 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { type Listening, listenGateway } from '../../src/gateway/listen.js';
-import { tempHome } from '../helpers/cli.js';
+import { type Served, startCli, tempHome } from '../helpers/cli.js';
 import { type EchoApp, startEchoApp } from '../helpers/echo-app.js';
-import { errorCodeOf, type GatewayProcess, type RawAnswer, rawExchange, startGatewayProcess } from '../helpers/e2e.js';
+import { errorCodeOf, type RawAnswer, rawExchange } from '../helpers/e2e.js';
 import { fetchRaw } from '../helpers/servers.js';
 
 let app: EchoApp;
-let gw: GatewayProcess;
+let gw: Served;
 let port: number;
 let token: string;
 const cleanups: (() => unknown)[] = [];
@@ -22,7 +22,7 @@ before(async () => {
   app = await startEchoApp();
   const h = tempHome();
   cleanups.push(h.cleanup);
-  gw = await startGatewayProcess(['serve', '--target', app.url, '--port', '0'], { PORTHOLE_HOME: h.home });
+  gw = await startCli(['serve', '--target', app.url, '--port', '0', '--json'], { PORTHOLE_HOME: h.home });
   port = gw.event.port;
   token = gw.event.generatedToken!;
 });

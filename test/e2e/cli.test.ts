@@ -11,9 +11,9 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import WebSocket from 'ws';
-import { tempHome } from '../helpers/cli.js';
+import { type Env, runCli, type Served, startCli, tempHome } from '../helpers/cli.js';
 import { type EchoApp, startEchoApp } from '../helpers/echo-app.js';
-import { cliCode, defer, type Env, errorCodeOf, type GatewayProcess, runCliBounded, startGatewayProcess } from '../helpers/e2e.js';
+import { cliCode, defer, errorCodeOf } from '../helpers/e2e.js';
 import { closeServer, fetchRaw } from '../helpers/servers.js';
 
 const TOKEN_RE = /^ph_[A-Za-z0-9_-]{43}$/;
@@ -36,8 +36,8 @@ function home(t: TestContext): string {
 }
 
 /** A running gateway, stopped after the test. */
-async function serve(t: TestContext, args: string[], env: Env): Promise<GatewayProcess> {
-  const g = await startGatewayProcess(['serve', '--port', '0', ...args], env);
+async function serve(t: TestContext, args: string[], env: Env): Promise<Served> {
+  const g = await startCli(['serve', '--port', '0', ...args, '--json'], env);
   defer(t, () => g.stop());
   return g;
 }
@@ -56,13 +56,13 @@ function assertFails(r: { code: number | null; stderr: string; timedOut: boolean
 
 describe('help', () => {
   it('`porthole --help` lists the commands', async () => {
-    const r = await runCliBounded(['--help'], {});
+    const r = await runCli(['--help'], {});
     assert.equal(r.code, 0, r.stderr);
     for (const cmd of ['serve', 'init', 'token', 'config', 'status']) assert.match(r.stdout, new RegExp(`^\\s+${cmd}\\b`, 'm'));
   });
 
   it('`porthole serve --help` lists the DESIGN flags and warns that --auth-token is visible in argv', async () => {
-    const r = await runCliBounded(['serve', '--help'], {});
+    const r = await runCli(['serve', '--help'], {});
     assert.equal(r.code, 0, r.stderr);
     const flags = [
       '--target',
@@ -90,22 +90,22 @@ describe('init and token', () => {
   it('init creates secrets/token 0600 in a 0700 directory; token show prints only the token; init keeps it', async (t) => {
     const h = home(t);
     const env = { PORTHOLE_HOME: h };
-    const init = await runCliBounded(['init'], env);
+    const init = await runCli(['init'], env);
     assert.equal(init.code, 0, init.stderr);
     const file = join(h, 'secrets', 'token');
     assert.equal(statSync(file).mode & 0o777, 0o600);
     assert.equal(statSync(join(h, 'secrets')).mode & 0o777, 0o700);
 
-    const show = await runCliBounded(['token', 'show'], env);
+    const show = await runCli(['token', 'show'], env);
     assert.equal(show.code, 0, show.stderr);
     const lines = show.stdout.split('\n');
     assert.equal(lines.length, 2, `stdout must be exactly one line: ${JSON.stringify(show.stdout)}`);
     assert.equal(lines[1], '');
     assert.match(lines[0]!, TOKEN_RE);
 
-    const again = await runCliBounded(['init'], env);
+    const again = await runCli(['init'], env);
     assert.equal(again.code, 0, again.stderr);
-    const show2 = await runCliBounded(['token', 'show'], env);
+    const show2 = await runCli(['token', 'show'], env);
     assert.equal(show2.code, 0, show2.stderr);
     assert.equal(show2.stdout, show.stdout, 'a second init must keep the token');
     assert.equal(statSync(file).mode & 0o777, 0o600);
@@ -114,12 +114,12 @@ describe('init and token', () => {
   it('a deleted token is TOKEN_MISSING for `token show` and `serve`, never regenerated', async (t) => {
     const h = home(t);
     const env = { PORTHOLE_HOME: h };
-    assert.equal((await runCliBounded(['init'], env)).code, 0);
+    assert.equal((await runCli(['init'], env)).code, 0);
     const file = join(h, 'secrets', 'token');
     rmSync(file);
 
-    assertFails(await runCliBounded(['token', 'show'], env), 'TOKEN_MISSING');
-    const r = await runCliBounded(['serve', '--target', app.url, '--port', '0'], env);
+    assertFails(await runCli(['token', 'show'], env), 'TOKEN_MISSING');
+    const r = await runCli(['serve', '--target', app.url, '--port', '0'], env);
     assertFails(r, 'TOKEN_MISSING');
     assert.equal(r.stdout, '');
     assert.equal(existsSync(file), false, 'serve must not silently issue a new token');
@@ -128,16 +128,16 @@ describe('init and token', () => {
   it('a group/world-readable secrets/token stops serve with SECRET_FILE_INSECURE naming the file', async (t) => {
     const h = home(t);
     const env = { PORTHOLE_HOME: h };
-    assert.equal((await runCliBounded(['init'], env)).code, 0);
+    assert.equal((await runCli(['init'], env)).code, 0);
     const file = join(h, 'secrets', 'token');
     chmodSync(file, 0o644);
     const token = readFileSync(file, 'utf8').trim();
 
-    const r = await runCliBounded(['serve', '--target', app.url, '--port', '0'], env);
+    const r = await runCli(['serve', '--target', app.url, '--port', '0'], env);
     assertFails(r, 'SECRET_FILE_INSECURE');
     assert.ok(r.stderr.includes(file), `the message must name ${file}:\n${r.stderr}`);
     assert.ok(!r.stderr.includes(token) && !r.stdout.includes(token), 'the token must not be printed');
-    assertFails(await runCliBounded(['token', 'show'], env), 'SECRET_FILE_INSECURE');
+    assertFails(await runCli(['token', 'show'], env), 'SECRET_FILE_INSECURE');
   });
 });
 
@@ -150,7 +150,7 @@ describe('supplied tokens', () => {
     chmodSync(file, 0o644);
     const args = ['--target', app.url, '--auth-token-file', file, '--no-loopback-exempt'];
 
-    const bad = await runCliBounded(['serve', '--port', '0', ...args], { PORTHOLE_HOME: h });
+    const bad = await runCli(['serve', '--port', '0', ...args], { PORTHOLE_HOME: h });
     assertFails(bad, 'SECRET_FILE_INSECURE');
     assert.ok(bad.stderr.includes(file), bad.stderr);
     assert.ok(!bad.stderr.includes(token), 'the token must not be printed');
@@ -170,7 +170,7 @@ describe('supplied tokens', () => {
 
   it('a weak PORTHOLE_AUTH_TOKEN exits 2 with TOKEN_WEAK and does not echo it', async (t) => {
     for (const weak of ['ph_Sh0rtXq9', 'short', 'Zq7notAporth0leToken_aaaaaaaaaaaaaaaaaaaaaaaaaaaa']) {
-      const r = await runCliBounded(['serve', '--target', app.url, '--port', '0'], {
+      const r = await runCli(['serve', '--target', app.url, '--port', '0'], {
         PORTHOLE_HOME: home(t),
         PORTHOLE_AUTH_TOKEN: weak,
       });
@@ -214,7 +214,7 @@ describe('porthole.toml problems', () => {
     const h = home(t);
     const file = join(h, 'porthole.toml');
     writeFileSync(file, toml);
-    const r = await runCliBounded(['serve', '--target', app.url, '--port', '0'], { PORTHOLE_HOME: h });
+    const r = await runCli(['serve', '--target', app.url, '--port', '0'], { PORTHOLE_HOME: h });
     return { r, file };
   }
 
@@ -254,7 +254,7 @@ describe('config check', () => {
   it('--json shows values with their sources: file, env, default', async (t) => {
     const h = home(t);
     writeFileSync(join(h, 'porthole.toml'), '[gateway]\nport = 7123\n');
-    const r = await runCliBounded(['config', 'check', '--json'], { PORTHOLE_HOME: h, PORTHOLE_HOST: 'localhost' });
+    const r = await runCli(['config', 'check', '--json'], { PORTHOLE_HOME: h, PORTHOLE_HOST: 'localhost' });
     assert.equal(r.code, 0, r.stderr);
     const report = JSON.parse(r.stdout) as { values: Record<string, { value: unknown; source: string }> };
     assert.deepEqual(report.values['gateway.port'], { value: 7123, source: 'file' });
@@ -266,16 +266,16 @@ describe('config check', () => {
   it('exits 2 on a broken file', async (t) => {
     const h = home(t);
     writeFileSync(join(h, 'porthole.toml'), 'version = = 1\n');
-    const r = await runCliBounded(['config', 'check'], { PORTHOLE_HOME: h });
+    const r = await runCli(['config', 'check'], { PORTHOLE_HOME: h });
     assertFails(r, 'CONFIG_INVALID', 2);
-    const j = await runCliBounded(['config', 'check', '--json'], { PORTHOLE_HOME: h });
+    const j = await runCli(['config', 'check', '--json'], { PORTHOLE_HOME: h });
     assertFails(j, 'CONFIG_INVALID', 2);
   });
 });
 
 describe('targets', () => {
   it('--target nonsense://x: exit 2, TARGET_INVALID', async (t) => {
-    const r = await runCliBounded(['serve', '--target', 'nonsense://x', '--port', '0'], { PORTHOLE_HOME: home(t) });
+    const r = await runCli(['serve', '--target', 'nonsense://x', '--port', '0'], { PORTHOLE_HOME: home(t) });
     assertFails(r, 'TARGET_INVALID', 2);
   });
 
@@ -301,17 +301,17 @@ describe('listen failures', () => {
     await once(blocker, 'listening');
     defer(t, () => closeServer(blocker));
     const port = (blocker.address() as net.AddressInfo).port;
-    const r = await runCliBounded(['serve', '--target', app.url, '--port', String(port)], { PORTHOLE_HOME: home(t) });
+    const r = await runCli(['serve', '--target', app.url, '--port', String(port)], { PORTHOLE_HOME: home(t) });
     assertFails(r, 'ADDRESS_IN_USE');
   });
 
   it('a second gateway on the same PORTHOLE_HOME: GATEWAY_ALREADY_RUNNING, and the first keeps working', async (t) => {
     const h = home(t);
     const first = await serve(t, ['--target', app.url], { PORTHOLE_HOME: h });
-    const r = await runCliBounded(['serve', '--target', app.url, '--port', '0'], { PORTHOLE_HOME: h });
+    const r = await runCli(['serve', '--target', app.url, '--port', '0'], { PORTHOLE_HOME: h });
     assertFails(r, 'GATEWAY_ALREADY_RUNNING');
     // The loser must not have removed the winner's socket.
-    const s = await runCliBounded(['status', '--json'], { PORTHOLE_HOME: h });
+    const s = await runCli(['status', '--json'], { PORTHOLE_HOME: h });
     assert.equal(s.code, 0, s.stderr);
     assert.equal((JSON.parse(s.stdout) as { url: string }).url, first.event.url);
     assert.equal((await get(first.event.port, '/still', first.event.generatedToken)).status, 200);
@@ -321,8 +321,8 @@ describe('listen failures', () => {
 describe('status', () => {
   it('without a gateway: exit 3, GATEWAY_NOT_RUNNING', async (t) => {
     const h = home(t);
-    assertFails(await runCliBounded(['status'], { PORTHOLE_HOME: h }), 'GATEWAY_NOT_RUNNING', 3);
-    assertFails(await runCliBounded(['status', '--json'], { PORTHOLE_HOME: h }), 'GATEWAY_NOT_RUNNING', 3);
+    assertFails(await runCli(['status'], { PORTHOLE_HOME: h }), 'GATEWAY_NOT_RUNNING', 3);
+    assertFails(await runCli(['status', '--json'], { PORTHOLE_HOME: h }), 'GATEWAY_NOT_RUNNING', 3);
   });
 
   it('with a gateway: shows the url; --json has url and auth and never the token', async (t) => {
@@ -331,12 +331,12 @@ describe('status', () => {
     const token = g.event.generatedToken;
     assert.match(token ?? '', TOKEN_RE);
 
-    const text = await runCliBounded(['status'], { PORTHOLE_HOME: h });
+    const text = await runCli(['status'], { PORTHOLE_HOME: h });
     assert.equal(text.code, 0, text.stderr);
     assert.ok(text.stdout.includes(g.event.url), text.stdout);
     assert.ok(!text.stdout.includes(token!));
 
-    const json = await runCliBounded(['status', '--json'], { PORTHOLE_HOME: h });
+    const json = await runCli(['status', '--json'], { PORTHOLE_HOME: h });
     assert.equal(json.code, 0, json.stderr);
     const s = JSON.parse(json.stdout) as Record<string, unknown>;
     assert.equal(s['url'], g.event.url);
@@ -372,7 +372,7 @@ describe('serve --json lifecycle', () => {
     const h = home(t);
     const g = await serve(t, ['--target', app.url], { PORTHOLE_HOME: h });
     assert.equal(await g.stop(), 0, g.stderr());
-    assertFails(await runCliBounded(['status'], { PORTHOLE_HOME: h }), 'GATEWAY_NOT_RUNNING', 3);
+    assertFails(await runCli(['status'], { PORTHOLE_HOME: h }), 'GATEWAY_NOT_RUNNING', 3);
   });
 
   it('a socket left by a killed gateway does not block the next start', async (t) => {
@@ -382,7 +382,7 @@ describe('serve --json lifecycle', () => {
     await first.exited;
     assert.ok(existsSync(join(h, 'run', 'gateway.sock')), 'expected the killed gateway to leave its socket behind');
     const second = await serve(t, ['--target', app.url], { PORTHOLE_HOME: h });
-    const s = await runCliBounded(['status', '--json'], { PORTHOLE_HOME: h });
+    const s = await runCli(['status', '--json'], { PORTHOLE_HOME: h });
     assert.equal(s.code, 0, s.stderr);
     assert.equal((JSON.parse(s.stdout) as { url: string }).url, second.event.url);
   });

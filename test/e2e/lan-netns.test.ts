@@ -5,12 +5,11 @@
 // PORTHOLE_TEST_REQUIRE_ALL=1).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { tempHome } from '../helpers/cli.js';
+import { type Served, tempHome } from '../helpers/cli.js';
 import {
   createPair,
   type NetnsApp,
   type NetnsPair,
-  type NetnsServed,
   netnsUnavailable,
   type NsResponse,
   requestFrom,
@@ -59,8 +58,8 @@ const BANNER_DONE = /porthole token show/;
 describe('LAN access across two network namespaces', { skip }, () => {
   let pair: NetnsPair | undefined;
   let app: NetnsApp | undefined;
-  let gw: NetnsServed | undefined;
-  let wild: NetnsServed | undefined;
+  let gw: Served | undefined;
+  let wild: Served | undefined;
   const homes: { cleanup(): void }[] = [];
   let base = '';
   let token = '';

@@ -12,15 +12,15 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import WebSocket from 'ws';
-import { tempHome } from '../helpers/cli.js';
+import { type Served, startCli, tempHome } from '../helpers/cli.js';
 import { type EchoApp, patternChunk, startEchoApp } from '../helpers/echo-app.js';
-import { defer, errorCodeOf, type GatewayProcess, processMemory, startGatewayProcess } from '../helpers/e2e.js';
+import { defer, errorCodeOf, processMemory } from '../helpers/e2e.js';
 import { closeServer, fetchRaw, listenUnix, tempDir } from '../helpers/servers.js';
 
 const MiB = 1024 * 1024;
 
 let app: EchoApp;
-let gw: GatewayProcess;
+let gw: Served;
 let token: string;
 let port: number;
 const cleanups: (() => unknown)[] = [];
@@ -30,7 +30,7 @@ before(async () => {
   const h = tempHome();
   cleanups.push(h.cleanup);
   // No loopback exemption: every request below must carry the bearer to get through.
-  gw = await startGatewayProcess(['serve', '--target', app.url, '--port', '0', '--no-loopback-exempt'], { PORTHOLE_HOME: h.home });
+  gw = await startCli(['serve', '--target', app.url, '--port', '0', '--no-loopback-exempt', '--json'], { PORTHOLE_HOME: h.home });
   token = gw.event.generatedToken!;
   port = gw.event.port;
   assert.match(token, /^ph_[A-Za-z0-9_-]{43}$/);
@@ -52,11 +52,11 @@ interface Echoed {
 }
 
 /** A gateway of its own (own PORTHOLE_HOME), stopped after the test. */
-async function ownGateway(t: TestContext, target: string, toml?: string): Promise<GatewayProcess> {
+async function ownGateway(t: TestContext, target: string, toml?: string): Promise<Served> {
   const h = tempHome();
   defer(t, () => h.cleanup());
   if (toml !== undefined) writeFileSync(join(h.home, 'porthole.toml'), toml);
-  const g = await startGatewayProcess(['serve', '--target', target, '--port', '0'], { PORTHOLE_HOME: h.home });
+  const g = await startCli(['serve', '--target', target, '--port', '0', '--json'], { PORTHOLE_HOME: h.home });
   defer(t, () => g.stop());
   return g;
 }

@@ -1,15 +1,10 @@
-// Plumbing for the end-to-end suites (test/e2e/): the real CLI with every stdout line kept
-// and every wait bounded, raw-socket exchanges for hostile peers, and process memory.
-// Readiness is always a real signal (the first JSON line, 'connect', a parsed answer).
-import { type ChildProcess, spawn } from 'node:child_process';
+// Plumbing for the end-to-end suites (test/e2e/) besides the CLI itself (that is
+// test/helpers/cli.ts): cleanup in reverse order, raw-socket exchanges for hostile peers,
+// process memory, and the parsers for error codes. Every wait is bounded.
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { createInterface } from 'node:readline';
 import type { TestContext } from 'node:test';
-import { BIN, type CliResult, cleanEnv } from './cli.js';
-
-export type Env = Record<string, string | undefined>;
 
 const stacks = new WeakMap<TestContext, (() => unknown)[]>();
 
@@ -28,139 +23,6 @@ export function defer(t: TestContext, fn: () => unknown): void {
     });
   }
   stack.push(fn);
-}
-
-export interface BoundedResult extends CliResult {
-  /** True when the command had to be stopped because it outlived `timeoutMs`. */
-  timedOut: boolean;
-}
-
-/**
- * Runs a CLI command to completion like runCli, but never waits forever: a command that is
- * expected to fail and instead starts serving is stopped after `timeoutMs` and reported
- * with `timedOut: true` (the assertion on its exit code then fails instead of hanging).
- */
-export async function runCliBounded(args: string[], env: Env, timeoutMs = 20_000): Promise<BoundedResult> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  child.stdin.end();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    child.kill('SIGKILL');
-  }, timeoutMs);
-  const [code] = (await once(child, 'close')) as [number | null];
-  clearTimeout(timer);
-  return { code, stdout, stderr, timedOut };
-}
-
-export interface ListeningEvent extends Record<string, unknown> {
-  event: 'listening';
-  url: string;
-  host: string;
-  port: number;
-  generatedToken?: string;
-}
-
-export interface GatewayProcess {
-  proc: ChildProcess;
-  pid: number;
-  /** The first stdout line, parsed: the readiness signal. */
-  event: ListeningEvent;
-  /** Every stdout line so far, the first included. */
-  lines: string[];
-  stderr(): string;
-  /** Resolves with the exit code once the process has exited (and its stdout is drained). */
-  exited: Promise<number | null>;
-  /** SIGTERM, then the exit code; SIGKILL (and null) if it does not exit within `graceMs` (10 s). */
-  stop(graceMs?: number): Promise<number | null>;
-}
-
-/**
- * Starts `porthole serve --json …` (pass the flags; `--json` is added when missing) and
- * resolves with its first JSON line once the gateway listens. Rejects, with stderr, if the
- * process exits first or prints nothing within `timeoutMs`.
- */
-export async function startGatewayProcess(args: string[], env: Env, timeoutMs = 20_000): Promise<GatewayProcess> {
-  const full = args.includes('--json') ? args : [...args, '--json'];
-  const proc = spawn(process.execPath, [BIN, ...full], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const lines: string[] = [];
-  const rl = createInterface({ input: proc.stdout! });
-  const closed = once(rl, 'close');
-  const first = new Promise<string>((resolve) => rl.once('line', resolve));
-  rl.on('line', (l) => lines.push(l));
-  const exited = (async () => {
-    const [code] = (await once(proc, 'exit')) as [number | null];
-    await closed;
-    return code;
-  })();
-  let timer: NodeJS.Timeout | undefined;
-  const outcome = await Promise.race([
-    first.then((line) => ({ line })),
-    exited.then((code) => ({ code })),
-    new Promise<{ timeout: true }>((r) => {
-      timer = setTimeout(() => r({ timeout: true }), timeoutMs);
-    }),
-  ]);
-  clearTimeout(timer);
-  if (!('line' in outcome)) {
-    if (proc.exitCode === null) {
-      proc.kill('SIGKILL');
-      await exited;
-    }
-    const why = 'code' in outcome ? `exited (${outcome.code})` : `printed nothing within ${timeoutMs} ms`;
-    throw new Error(`porthole ${full.join(' ')} ${why} before listening:\n${err}`);
-  }
-  const event = JSON.parse(outcome.line) as ListeningEvent;
-  // The human banner (stderr) is written right after the event; wait for it, so checks on
-  // what it does (not) contain are not vacuous. Its first line names the URL.
-  if (!err.includes(event.url)) {
-    const seen = await new Promise<boolean>((resolve) => {
-      const t = setTimeout(() => done(false), timeoutMs);
-      const onData = () => {
-        if (err.includes(event.url)) done(true);
-      };
-      const done = (v: boolean) => {
-        clearTimeout(t);
-        proc.stderr!.off('data', onData);
-        resolve(v);
-      };
-      proc.stderr!.on('data', onData);
-    });
-    if (!seen) {
-      proc.kill('SIGKILL');
-      await exited;
-      throw new Error(`porthole printed no banner naming ${event.url} on stderr:\n${err}`);
-    }
-  }
-  return {
-    proc,
-    pid: proc.pid!,
-    event,
-    lines,
-    stderr: () => err,
-    exited,
-    async stop(graceMs = 10_000) {
-      if (proc.exitCode !== null || proc.signalCode !== null) return exited;
-      proc.kill('SIGTERM');
-      let kill: NodeJS.Timeout | undefined;
-      const killed = new Promise<null>((r) => {
-        kill = setTimeout(() => {
-          proc.kill('SIGKILL');
-          r(null);
-        }, graceMs);
-      });
-      const code = await Promise.race([exited, killed]);
-      clearTimeout(kill);
-      await exited;
-      return code;
-    },
-  };
 }
 
 /** Resident and peak memory of a process from /proc/<pid>/status, in bytes. */

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { isIP } from 'node:net';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
-import { BIN, cleanEnv } from './cli.js';
+import { cleanEnv, type Env, type Served, startCli } from './cli.js';
 
 const execFileP = promisify(execFile);
 
@@ -67,7 +67,11 @@ export interface NetnsPair {
   clAddress: string;
   /** e.g. "10.37.201." — the /24 both addresses are in. */
   prefix: string;
-  /** Spawns `cmd args` inside namespace `ns` (one of this pair's). */
+  /** The command line that runs a command inside namespace `ns` (one of this pair's): `ip netns exec <ns>`. */
+  wrap(ns: string): string[];
+  /** Makes `child` (started under `wrap`) one this pair kills, and waits for, when destroyed. */
+  track(child: ChildProcess): void;
+  /** Spawns `cmd args` inside namespace `ns` (one of this pair's), tracked. */
   exec(ns: string, cmd: string, args: string[], opts?: SpawnOptions): ChildProcess;
   /** Kills what is still running inside (by PID) and deletes both namespaces. Idempotent. */
   destroy(): Promise<void>;
@@ -133,18 +137,30 @@ export async function createPair(): Promise<NetnsPair> {
     throw err;
   }
 
+  function wrap(ns: string): string[] {
+    if (ns !== gw && ns !== cl) throw new Error(`${ns} is not one of this pair's namespaces`);
+    if (destroyed) throw new Error('namespaces already destroyed');
+    return ['ip', 'netns', 'exec', ns];
+  }
+
+  function track(child: ChildProcess): void {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    children.add(child);
+    child.once('exit', () => children.delete(child));
+  }
+
   return {
     gw,
     cl,
     gwAddress: `${prefix}1`,
     clAddress: `${prefix}2`,
     prefix,
+    wrap,
+    track,
     exec(ns, cmd, args, opts = {}) {
-      if (ns !== gw && ns !== cl) throw new Error(`${ns} is not one of this pair's namespaces`);
-      if (destroyed) throw new Error('namespaces already destroyed');
-      const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], opts);
-      children.add(child);
-      child.once('exit', () => children.delete(child));
+      const [ip, ...rest] = wrap(ns) as [string, ...string[]];
+      const child = spawn(ip, [...rest, cmd, ...args], opts);
+      track(child);
       return child;
     },
     destroy,
@@ -174,51 +190,14 @@ async function stopChild(child: ChildProcess): Promise<number | null> {
   return code;
 }
 
-export interface NetnsServed {
-  proc: ChildProcess;
-  event: Record<string, unknown> & { url: string; port: number; host: string };
-  stderr(): string;
-  /** Resolves with stderr once it matches `re` (the banner follows the event); rejects if the process exits first. */
-  waitForStderr(re: RegExp): Promise<string>;
-  /** SIGTERM by PID and wait for exit; resolves to the exit code. */
-  stop(): Promise<number | null>;
-}
-
-/** `startCli` (test/helpers/cli.ts) inside namespace `ns`: resolves with the first JSON event. */
-export async function startCliIn(
-  pair: NetnsPair,
-  ns: string,
-  args: string[],
-  env: Record<string, string | undefined>,
-): Promise<NetnsServed> {
-  const proc = pair.exec(ns, process.execPath, [BIN, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  const waiters = new Set<() => void>();
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    err += d;
-    for (const w of waiters) w();
-  });
-  const closed = new Promise<void>((resolve) => proc.once('close', () => resolve()));
-  const line = await firstLine(proc, `porthole ${args.join(' ')}`, () => err);
-  return {
-    proc,
-    event: JSON.parse(line),
-    stderr: () => err,
-    waitForStderr: (re) =>
-      new Promise<string>((resolve, reject) => {
-        const check = () => {
-          if (!re.test(err)) return;
-          waiters.delete(check);
-          resolve(err);
-        };
-        waiters.add(check);
-        check();
-        closed.then(() => {
-          if (waiters.delete(check)) reject(new Error(`porthole exited before its stderr matched ${re}:\n${err}`));
-        });
-      }),
-    stop: () => stopChild(proc),
-  };
+/**
+ * `startCli` (test/helpers/cli.ts) inside namespace `ns`, under `ip netns exec`; the pair
+ * kills it when destroyed if it still runs then (startCli kills it itself if it fails to start).
+ */
+export async function startCliIn(pair: NetnsPair, ns: string, argv: string[], env: Env): Promise<Served> {
+  const served = await startCli(argv, env, { wrap: pair.wrap(ns) });
+  pair.track(served.proc);
+  return served;
 }
 
 // A tiny upstream app: echoes method, URL, headers and the peer address as JSON, and
