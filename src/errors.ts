@@ -36,6 +36,9 @@ export const ERROR_CODES = {
   GATEWAY_NOT_RUNNING: 0,
   GATEWAY_ALREADY_RUNNING: 0,
   TOKEN_FIXED: 409,
+  SUBDOMAIN_TAKEN: 409,
+  SUBDOMAIN_INVALID: 400,
+  SUBDOMAIN_HELD: 409,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
