@@ -6,10 +6,11 @@ import { createGateway } from '../gateway/gateway.js';
 import { listenGateway } from '../gateway/listen.js';
 import { chooseConnectUrl, isRemoteBind } from '../gateway/connect-url.js';
 import { resolveHome } from '../secrets/paths.js';
+import { startDemoTunnel } from '../demo/tunnel.js';
 import { renderBanner } from './banner.js';
 import type { CliContext } from './context.js';
 
-export async function demoCommand(ctx: CliContext, opts: { host?: string; port?: string; json?: boolean }) {
+export async function demoCommand(ctx: CliContext, opts: { host?: string; port?: string; json?: boolean; tunnel?: boolean }) {
   const app = createDemoApp();
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port === undefined ? 7070 : Number(opts.port);
@@ -24,9 +25,18 @@ export async function demoCommand(ctx: CliContext, opts: { host?: string; port?:
   const listening = await listenGateway(gateway, { host, port });
   const remoteAccess = isRemoteBind(host);
   const connect = remoteAccess ? chooseConnectUrl(host, listening.port, []) : undefined;
+  const demoTunnel = opts.tunnel === false ? undefined : await startDemoTunnel(gateway);
   const socket = await listenControlSocket({
     gateway,
-    describe: () => ({ url: listening.url, host: listening.host, port: listening.port, remoteAccess, connectUrl: connect?.url ?? null }),
+    tunnel: demoTunnel?.tunnel,
+    describe: () => ({
+      url: listening.url,
+      host: listening.host,
+      port: listening.port,
+      remoteAccess,
+      connectUrl: connect?.url ?? null,
+      tunnel: demoTunnel?.tunnel.status() ?? null,
+    }),
   });
   const link = `${connect?.url ?? listening.url}/?code=${gateway.issueCode().code}`;
   const generatedToken = gateway.tokenInfo.generated ? gateway.revealToken() : undefined;
@@ -50,8 +60,21 @@ export async function demoCommand(ctx: CliContext, opts: { host?: string; port?:
       alwaysShowLink: true,
     }),
   );
+  demoTunnel?.tunnel.on('state', (s) => {
+    if (s.state !== 'online') return;
+    const u = new URL(s.url);
+    const curl =
+      `curl --cacert ${demoTunnel.caFile} --resolve ${u.hostname}:${u.port}:127.0.0.1 ` +
+      `-H "Authorization: Bearer $(PORTHOLE_HOME=${gateway.paths.home} npx porthole token show)" ${s.url}/api/whoami`;
+    if (opts.json) ctx.stdout.write(`${JSON.stringify({ event: 'tunnel', ...s, caFile: demoTunnel.caFile, curl })}\n`);
+    ctx.stderr.write(
+      `\nRelay tunnel (an embedded relay on loopback, a throwaway CA): the desk is online at\n  ${s.url}\n` +
+        `Reach the app through the relay, as a visitor on the internet would:\n  ${curl}\n`,
+    );
+  });
   return {
     async stop() {
+      await demoTunnel?.close();
       app.close();
       await socket.close();
       await listening.close();

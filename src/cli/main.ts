@@ -7,6 +7,8 @@ import { demoCommand } from './demo.js';
 import { serveCommand } from './serve.js';
 import { pairCommand, statusCommand } from './status.js';
 import { initCommand, tokenRotate, tokenShow } from './token.js';
+import { relayCommand } from './relay.js';
+import { tunnelCommand, tunnelSecretSet } from './tunnel.js';
 import { VERSION } from '../gateway/gateway.js';
 
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
@@ -54,6 +56,9 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
     .option('--allowed-origins <list>', 'comma-separated origins or bare hosts allowed to make cross-origin requests', list)
     .option('--public-url <url>', 'the public URL a reverse proxy serves this gateway at')
     .option('--trusted-proxies <list>', 'comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed', list)
+    .option('--tunnel', 'also start the public relay tunnel (needs consent once: `porthole tunnel start --accept-risk`)')
+    .option('--relay <host:port>', 'the relay to dial for the tunnel')
+    .option('--subdomain <name>', 'ask the relay for this name (default: the name this desk holds, else a random one)')
     .action(async (o) => {
       const flags = {
         target: o.target,
@@ -70,6 +75,9 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
         allowedOrigins: o.allowedOrigins,
         publicUrl: o.publicUrl,
         trustedProxies: o.trustedProxies,
+        tunnel: o.tunnel,
+        relay: o.relay,
+        subdomain: o.subdomain,
       };
       const handle = await serveCommand(ctx, flags);
       done(untilSignal(handle.stop));
@@ -81,6 +89,7 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port to bind (0 picks a free one)', '7070')
     .option('--json', 'print the listening event as JSON on stdout')
+    .option('--no-tunnel', 'skip the embedded relay and tunnel')
     .action(async (o) => {
       const handle = await demoCommand(ctx, o);
       done(untilSignal(handle.stop));
@@ -109,6 +118,48 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
     .option('--json', 'print as JSON')
     .option('--config <file>', 'config file (default $PORTHOLE_HOME/porthole.toml)')
     .action((o) => done(configCheckCommand(ctx, o)));
+
+  program
+    .command('relay')
+    .description('run a relay: desks dial out to it, visitors reach them at <name>.<domain>')
+    .requiredOption('--domain <domain>', 'tunnel domain: desks get <name>.<domain>')
+    .option('--listen <host:port>', 'TLS listener for desks and visitors', '127.0.0.1:7443')
+    .option('--cert <file>', "certificate (PEM) for the relay's own name, the domain apex")
+    .option('--key <file>', 'its private key (PEM, mode 0600)')
+    .option('--store <dir>', 'registry directory (default $PORTHOLE_HOME/relay)')
+    .addOption(new Option('--mode <mode>', 'passthrough: the relay sees ciphertext only').choices(['passthrough', 'terminate']).default('passthrough'))
+    .option('--secret-file <file>', 'registration secret file (else PORTHOLE_RELAY_REGISTRATION_SECRET; the dev default only on loopback)')
+    .option('--production', 'refuse the dev default secret everywhere')
+    .option('--json', 'print lifecycle events as JSON lines on stdout')
+    .action(async (o) => {
+      const handle = await relayCommand(ctx, o);
+      done(untilSignal(handle.stop));
+    });
+
+  const tunnel = program.command('tunnel').description('the public relay tunnel of the running gateway');
+  tunnel
+    .command('start')
+    .description('start the tunnel (the first time needs --accept-risk)')
+    .option('--accept-risk', 'consent to exposing this desk on the public internet through the relay')
+    .option('--json', 'print as JSON')
+    .action(async (o) => done(await tunnelCommand(ctx, 'start', o)));
+  for (const [name, what] of [
+    ['stop', 'stop the tunnel'],
+    ['status', 'state of the tunnel'],
+    ['release', "free this desk's name on the relay (held back before anyone else may take it)"],
+  ] as const) {
+    tunnel
+      .command(name)
+      .description(what)
+      .option('--json', 'print as JSON')
+      .action(async (o) => done(await tunnelCommand(ctx, name, o)));
+  }
+  tunnel
+    .command('secret')
+    .description('the registration secret the desk proves to the relay')
+    .command('set')
+    .description('store the registration secret, read from stdin (never from argv)')
+    .action(async () => done(await tunnelSecretSet(ctx, process.stdin)));
 
   program
     .command('status')

@@ -44,6 +44,17 @@ export async function serveCommand(ctx: CliContext, flags: ServeFlags): Promise<
     ...(generatedToken ? { generatedToken } : {}),
   };
   if (json) ctx.stdout.write(`${JSON.stringify(event)}\n`);
+  const tunnelLine = (s: Record<string, unknown>) => `${JSON.stringify({ event: 'tunnel', ...s })}\n`;
+  running.tunnel.on('state', (s) => {
+    if (json) ctx.stdout.write(tunnelLine(s));
+    if (s.state === 'online') ctx.stderr.write(`Tunnel online: ${s.url}\n`);
+    else if (s.state === 'waiting') ctx.stderr.write(`Tunnel offline (${s.lastError.code}); retrying in ${Math.round(s.retryInMs / 100) / 10} s\n`);
+  });
+  if (running.tunnelStartError) {
+    const e = running.tunnelStartError;
+    if (json) ctx.stdout.write(tunnelLine({ state: 'not-started', code: e.code, message: e.message }));
+    ctx.stderr.write(`Tunnel not started: ${e.message} [${e.code}]\n`);
+  }
   ctx.stderr.write(
     renderBanner({
       url: listening.url,

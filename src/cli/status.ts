@@ -4,6 +4,14 @@ import { qr } from './banner.js';
 import { homePaths, type CliContext } from './context.js';
 import { callGateway } from './socket-client.js';
 
+type TunnelSummary = { relay: string | null; state: { state: string; url?: string; lastError?: { code: string } } };
+
+function describeTunnel(t: TunnelSummary | null | undefined): string {
+  if (!t || t.state.state === 'stopped') return 'off';
+  if (t.state.state === 'online') return `online  ${t.state.url}`;
+  return `${t.state.state}${t.state.lastError ? ` (${t.state.lastError.code})` : ''} — relay ${t.relay ?? '-'}`;
+}
+
 export async function statusCommand(ctx: CliContext, opts: { json?: boolean }): Promise<number> {
   const s = await callGateway(homePaths(ctx), 'GET', '/_porthole/api/status');
   if (opts.json) {
@@ -18,6 +26,7 @@ export async function statusCommand(ctx: CliContext, opts: { json?: boolean }): 
       `remote    ${s['remoteAccess'] ? `ON  ${s['connectUrl'] ?? ''}` : 'off (loopback only)'}`,
       `auth      ${auth.mode}; loopback exemption ${auth.loopbackExempt ? 'on' : 'off'}; token from ${auth.tokenSource}`,
       `sessions  ${s['sessions']}   open streams ${s['openStreams']}`,
+      `tunnel    ${describeTunnel(s['tunnel'] as TunnelSummary | null | undefined)}`,
     ].join('\n') + '\n',
   );
   return 0;

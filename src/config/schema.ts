@@ -53,6 +53,7 @@ export interface TunnelConfig {
   enabled: boolean;
   auto_start: boolean;
   relay?: string;
+  connect_address?: string;
   subdomain?: string;
   ca?: string;
   tls_cert?: string;
@@ -219,6 +220,10 @@ export const CONFIG_FIELDS: { readonly [K in ConfigKey]: FieldSpec<ValueAt<Porth
     doc: 'Reopen the tunnel at start if it was running before (consent already given).',
   },
   'tunnel.relay': { kind: 'string', doc: 'Relay to dial, host:port.', check: checkHostPort },
+  'tunnel.connect_address': {
+    kind: 'string',
+    doc: "Address to dial instead of resolving the relay's name (like curl --connect-to); SNI and certificate checks still use the name.",
+  },
   'tunnel.subdomain': { kind: 'string', doc: 'Requested subdomain: one DNS label.', check: checkLabel },
   'tunnel.ca': { kind: 'string', path: true, doc: "CA certificate (PEM) to verify the relay's certificate." },
   'tunnel.tls_cert': {

@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect } from 'node:net';
 import { PortholeError, isPortholeError } from '../errors.js';
 import { ensureSocketDir } from '../secrets/paths.js';
+import type { TunnelManager } from '../tunnel/manager.js';
 import type { Gateway } from './gateway.js';
 import { sendError, sendJson } from './respond.js';
 
@@ -13,6 +14,8 @@ export interface ControlSocketContext {
   gateway: Gateway;
   /** Extra fields for status (URLs, listen address): filled by the caller. */
   describe(): Record<string, unknown>;
+  /** The tunnel, when this gateway runs one (`porthole tunnel …`). */
+  tunnel?: TunnelManager;
 }
 
 function probe(path: string): Promise<boolean> {
@@ -96,5 +99,21 @@ async function route(req: IncomingMessage, res: ServerResponse, ctx: ControlSock
     const { code, expiresAt } = gateway.issueCode(scope);
     return sendJson(res, 201, { code, scope, expiresAt: new Date(expiresAt).toISOString() });
   }
+  if (url.startsWith('/_porthole/api/tunnel')) return tunnelRoute(req, res, url, ctx);
   sendError(res, new PortholeError('NOT_FOUND', `no such endpoint ${url}`));
+}
+
+async function tunnelRoute(req: IncomingMessage, res: ServerResponse, url: string, ctx: ControlSocketContext): Promise<void> {
+  const t = ctx.tunnel;
+  if (!t) throw new PortholeError('NOT_FOUND', 'this gateway has no tunnel');
+  if (req.method === 'GET' && url === '/_porthole/api/tunnel') return sendJson(res, 200, t.status());
+  if (req.method !== 'POST') throw new PortholeError('METHOD_NOT_ALLOWED', 'method not allowed');
+  const body = await readJson(req);
+  if (url === '/_porthole/api/tunnel/start') return sendJson(res, 200, t.start({ acceptRisk: body['acceptRisk'] === true }));
+  if (url === '/_porthole/api/tunnel/stop') return sendJson(res, 200, await t.stop());
+  if (url === '/_porthole/api/tunnel/release') {
+    await t.stop();
+    return sendJson(res, 200, { released: await t.release() });
+  }
+  throw new PortholeError('NOT_FOUND', `no such endpoint ${url}`);
 }

@@ -32,7 +32,17 @@ export function formatHostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
-export function listenGateway(gateway: Gateway, options: ListenOptions): Promise<Listening> {
+export interface GatewayServer {
+  server: Server;
+  /** Ends every connection, upgraded ones included (they escape closeAllConnections). */
+  closeConnections(): void;
+}
+
+/**
+ * The hardened node:http server porthole mounts a gateway in: used by listenGateway and,
+ * without listening, by the tunnel, which emits visitor connections into it.
+ */
+export function createGatewayServer(gateway: Gateway, options: Omit<ListenOptions, 'host' | 'port'> = {}): GatewayServer {
   const headersTimeout = options.headersTimeoutMs ?? 10_000;
   const server = createServer({
     maxHeaderSize: options.maxHeaderSize ?? 16 * 1024,
@@ -67,7 +77,17 @@ export function listenGateway(gateway: Gateway, options: ListenOptions): Promise
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   });
+  return {
+    server,
+    closeConnections() {
+      server.closeAllConnections();
+      for (const s of upgraded) s.destroy();
+    },
+  };
+}
 
+export function listenGateway(gateway: Gateway, options: ListenOptions): Promise<Listening> {
+  const { server, closeConnections } = createGatewayServer(gateway, options);
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       const where = `${formatHostForUrl(options.host)}:${options.port}`;
@@ -97,8 +117,7 @@ export function listenGateway(gateway: Gateway, options: ListenOptions): Promise
         close: () =>
           new Promise<void>((done) => {
             server.close(() => done());
-            server.closeAllConnections();
-            for (const s of upgraded) s.destroy();
+            closeConnections();
           }),
       });
     });

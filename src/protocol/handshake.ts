@@ -26,7 +26,8 @@ export interface Challenge {
 }
 
 export interface Register {
-  type: 'register';
+  /** `release` frees the key's name instead (same proofs, subdomain null). */
+  type: 'register' | 'release';
   version: number;
   /** The desk's Ed25519 public key: 32 raw bytes, base64url. */
   publicKey: string;
@@ -46,6 +47,11 @@ export interface Registered {
   mode: 'passthrough' | 'terminate';
 }
 
+export interface Released {
+  type: 'released';
+  name: string | null;
+}
+
 export interface Refused {
   type: 'error';
   code: string;
@@ -53,7 +59,7 @@ export interface Refused {
   retryAfter?: number;
 }
 
-export type HandshakeMessage = Challenge | Register | Registered | Refused;
+export type HandshakeMessage = Challenge | Register | Registered | Released | Refused;
 
 /**
  * What both proofs cover: a fixed context string, the relay's name, the requested

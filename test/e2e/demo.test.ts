@@ -85,3 +85,20 @@ test('the link signs a remote-looking browser in; the page, SSE clock and WebSoc
   assert.equal(again.status, 401);
   assert.equal(JSON.parse(again.body).error.code, 'CODE_INVALID');
 });
+
+test('the demo tunnel: the printed curl line reaches the app through the embedded relay', async () => {
+  const e = await served.waitForEvent((x) => x['event'] === 'tunnel' && x['state'] === 'online');
+  assert.equal(e['url'], `https://demo.tunnel.porthole.test:${new URL(e['url'] as string).port}`);
+  const banner = await served.waitForStderr(/curl --cacert/);
+  assert.ok(banner.includes(e['curl'] as string), 'the banner shows the same curl line');
+  // Run exactly the printed line, in the checkout, as a new user would.
+  const { execFile } = await import('node:child_process');
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile('sh', ['-c', e['curl'] as string], { cwd: new URL('../..', import.meta.url).pathname, timeout: 60_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+    );
+  });
+  const who = JSON.parse(out);
+  assert.equal(who.ingress, 'tunnel');
+  assert.match(who.identity, /sub=owner; cred=token/);
+});

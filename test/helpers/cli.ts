@@ -97,6 +97,8 @@ export interface Served {
    * startCli waited for); rejects if the process ends, or `timeoutMs` passes, first.
    */
   waitForStderr(re: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves with the first stdout JSON line (from index `from`) that `test` accepts. */
+  waitForEvent(test: (e: Record<string, unknown>) => boolean, timeoutMs?: number, from?: number): Promise<Record<string, unknown>>;
   /** Resolves with the exit code once the process has exited and its output is drained. */
   exited: Promise<number | null>;
   /** SIGTERM, then the exit code; SIGKILL (and null) if it does not exit within `graceMs` (10 s). */
@@ -145,7 +147,10 @@ export async function startCli(argv: string[], env: Env, { timeoutMs = 20_000, .
   const lines: string[] = [];
   const rl = createInterface({ input: proc.stdout });
   const first = new Promise<string>((resolve) => rl.once('line', resolve));
-  rl.on('line', (l) => lines.push(l));
+  rl.on('line', (l) => {
+    lines.push(l);
+    notify();
+  });
   // 'close': exited, and both stdout and stderr drained.
   const exited = new Promise<number | null>((resolve) => {
     proc.once('close', (code: number | null) => {
@@ -210,6 +215,35 @@ export async function startCli(argv: string[], env: Env, { timeoutMs = 20_000, .
       const r = await untilStderr((s) => re.test(s), ms);
       if (r !== 'match') throw new Error(`${what}: stderr did not match ${re} (${r === 'ended' ? 'exited' : `${ms} ms`}):\n${err}`);
       return err;
+    },
+    waitForEvent(test, ms = 20_000, from = 0) {
+      return new Promise((resolve, reject) => {
+        const find = () => {
+          for (let i = from; i < lines.length; i++) {
+            try {
+              const e = JSON.parse(lines[i]!) as Record<string, unknown>;
+              if (test(e)) return e;
+            } catch {
+              // not JSON: ignore
+            }
+          }
+          return undefined;
+        };
+        const finish = (e: Record<string, unknown> | undefined, why?: string) => {
+          clearTimeout(deadline);
+          watchers.delete(check);
+          if (e) resolve(e);
+          else reject(new Error(`${what}: no matching event (${why}); stdout:\n${lines.join('\n')}\n${err}`));
+        };
+        const check = () => {
+          const e = find();
+          if (e) finish(e);
+          else if (ended) finish(undefined, 'exited');
+        };
+        const deadline = setTimeout(() => finish(undefined, `${ms} ms`), ms);
+        watchers.add(check);
+        check();
+      });
     },
     exited,
     async stop(graceMs = 10_000) {

@@ -1,0 +1,67 @@
+// `porthole relay --domain D [--listen H:P] [--cert F --key F] [--store DIR] [--production]`.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PortholeError } from '../errors.js';
+import { startRelay, type Relay } from '../relay/server.js';
+import { readSecretFile } from '../util/fs.js';
+import { homePaths, type CliContext } from './context.js';
+
+export interface RelayFlags {
+  domain: string;
+  listen?: string;
+  cert?: string;
+  key?: string;
+  store?: string;
+  mode?: string;
+  production?: boolean;
+  secretFile?: string;
+  json?: boolean;
+}
+
+export async function relayCommand(ctx: CliContext, f: RelayFlags): Promise<{ relay: Relay; stop(): Promise<void> }> {
+  if (f.mode && f.mode !== 'passthrough') {
+    throw new PortholeError('INVALID_ARGUMENT', `--mode ${f.mode} is not available yet; the relay runs in passthrough mode`);
+  }
+  if (!f.cert || !f.key) {
+    throw new PortholeError('INVALID_ARGUMENT', `--cert and --key are required: a certificate for the relay's own name (${f.domain})`);
+  }
+  const m = /^(\[[^\]]+\]|[^:]*):(\d{1,5})$/.exec(f.listen ?? '127.0.0.1:7443');
+  if (!m) throw new PortholeError('INVALID_ARGUMENT', `invalid --listen ${f.listen}: expected HOST:PORT`);
+  const host = m[1]!.replace(/^\[|\]$/g, '') || '0.0.0.0';
+  const keyPem = readSecretFile(f.key);
+  if (keyPem === undefined) throw new PortholeError('SECRET_FILE_UNREADABLE', `key file ${f.key} does not exist`);
+  let secret = ctx.env['PORTHOLE_RELAY_REGISTRATION_SECRET'] || undefined;
+  if (f.secretFile) {
+    secret = readSecretFile(f.secretFile);
+    if (secret === undefined) throw new PortholeError('SECRET_FILE_UNREADABLE', `secret file ${f.secretFile} does not exist`);
+  }
+  const relay = await startRelay({
+    domain: f.domain,
+    host,
+    port: Number(m[2]),
+    certPem: readFileSync(f.cert, 'utf8'),
+    keyPem,
+    registrationSecret: secret,
+    production: f.production,
+    storeDir: f.store ?? join(homePaths(ctx).home, 'relay'),
+  });
+  const url = `https://${f.domain}:${relay.port}`;
+  if (f.json) ctx.stdout.write(`${JSON.stringify({ event: 'listening', url, host: relay.host, port: relay.port, mode: 'passthrough' })}\n`);
+  ctx.stderr.write(
+    `porthole relay ${url} for *.${f.domain}, listening on ${relay.host}:${relay.port} (passthrough: visitors' TLS goes to the desks untouched)\n` +
+      (secret === undefined ? 'WARNING: using the dev registration secret (loopback only).\n' : ''),
+  );
+  relay.on('desk', (d: { name: string; url: string }) => {
+    if (f.json) ctx.stdout.write(`${JSON.stringify({ event: 'desk-online', ...d })}\n`);
+  });
+  relay.on('desk-offline', (d: { name: string }) => {
+    if (f.json) ctx.stdout.write(`${JSON.stringify({ event: 'desk-offline', ...d })}\n`);
+  });
+  return {
+    relay,
+    async stop() {
+      await relay.close();
+      if (f.json) ctx.stdout.write(`${JSON.stringify({ event: 'stopped' })}\n`);
+    },
+  };
+}

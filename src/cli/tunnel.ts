@@ -1,0 +1,47 @@
+// `porthole tunnel start [--accept-risk] | stop | status | release | secret set`: act on
+// the running gateway of this PORTHOLE_HOME (the secret is stored directly).
+import { openSecretStore } from '../secrets/store.js';
+import { SECRET_STORE_KEY } from '../tunnel/manager.js';
+import { PortholeError } from '../errors.js';
+import { homePaths, type CliContext } from './context.js';
+import { callGateway } from './socket-client.js';
+
+type Status = { enabled: boolean; relay: string | null; consent: boolean; state: Record<string, unknown> & { state: string } };
+
+function describe(s: Status): string {
+  const st = s.state;
+  const lines = [`tunnel    ${st.state}${st['url'] ? `  ${st['url']}` : ''}`, `relay     ${s.relay ?? '-'}`, `consent   ${s.consent ? 'given' : 'not given'}`];
+  const err = st['lastError'] as { code: string; message: string } | undefined;
+  if (err) lines.push(`last error ${err.code}: ${err.message}`);
+  if (st.state === 'waiting') lines.push(`retry in  ${Math.round(Number(st['retryInMs']) / 100) / 10} s`);
+  return `${lines.join('\n')}\n`;
+}
+
+export async function tunnelCommand(ctx: CliContext, action: string, opts: { acceptRisk?: boolean; json?: boolean }): Promise<number> {
+  const paths = homePaths(ctx);
+  let s: Status;
+  if (action === 'status') s = await callGateway<Status>(paths, 'GET', '/_porthole/api/tunnel');
+  else if (action === 'start') s = await callGateway<Status>(paths, 'POST', '/_porthole/api/tunnel/start', { acceptRisk: Boolean(opts.acceptRisk) });
+  else if (action === 'stop') s = await callGateway<Status>(paths, 'POST', '/_porthole/api/tunnel/stop', {});
+  else if (action === 'release') {
+    const r = await callGateway<{ released: string | null }>(paths, 'POST', '/_porthole/api/tunnel/release', {});
+    ctx.stdout.write(opts.json ? `${JSON.stringify(r)}\n` : r.released ? `Released ${r.released}: it is held back on the relay before anyone else may take it.\n` : 'This desk held no name on the relay.\n');
+    return 0;
+  } else throw new PortholeError('INVALID_ARGUMENT', `unknown tunnel action ${action}`);
+  ctx.stdout.write(opts.json ? `${JSON.stringify(s)}\n` : describe(s));
+  return 0;
+}
+
+/** Reads the secret from stdin (never argv: other local users can read the process list). */
+export async function tunnelSecretSet(ctx: CliContext, stdin: NodeJS.ReadableStream): Promise<number> {
+  let text = '';
+  for await (const chunk of stdin) text += chunk.toString();
+  const secret = text.replace(/\r?\n$/, '');
+  if (secret.length < 16 || /\s/.test(secret)) {
+    throw new PortholeError('INVALID_ARGUMENT', 'the registration secret must be at least 16 characters without whitespace, given on stdin');
+  }
+  const paths = homePaths(ctx);
+  openSecretStore(paths).set(SECRET_STORE_KEY, secret);
+  ctx.stderr.write('Registration secret stored (0600). It is used the next time the tunnel connects.\n');
+  return 0;
+}

@@ -1,0 +1,293 @@
+// `porthole relay`: one TLS port for desks and visitors. The first flight of every
+// connection is read (SNI, ALPN) before deciding: the relay's own name with porthole's
+// ALPN is a desk; `<sub>.<domain>` is a visitor for that desk, whose bytes go to the desk
+// untouched (passthrough: the desk terminates TLS; the relay sees ciphertext only).
+import { createServer, type Server, type Socket } from 'node:net';
+import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
+import { EventEmitter } from 'node:events';
+import { PortholeError } from '../errors.js';
+import { type Logger, debugLogger } from '../log.js';
+import { createClientHelloReader, TLS_ALERT, tlsAlert } from '../protocol/client-hello.js';
+import { encodeMessage, TUNNEL_ALPN } from '../protocol/handshake.js';
+import { createMuxSession, type MuxSession } from '../protocol/mux/index.js';
+import { createBanTable } from '../auth/rate-limit.js';
+import { clientKey, isLoopbackAddress, normalizeAddress } from '../auth/ip.js';
+import { relayHandshake } from './desk-handshake.js';
+import { matchDomain } from './names.js';
+import { openRegistry, type Registry } from './registry.js';
+
+export interface RelayLimits {
+  /** Time a new connection has to send its ClientHello (slowloris). Default 10 s. */
+  clientHelloTimeoutMs?: number;
+  /** Largest ClientHello buffered. Default 16 KiB + 5. */
+  maxClientHelloBytes?: number;
+  /** Time a desk has for its registration message after TLS. Default 10 s. */
+  handshakeTimeoutMs?: number;
+  /** Concurrent visitor streams per desk; more are refused. Default 512. */
+  maxStreamsPerDesk?: number;
+  /** Desks online at once. Default 1000. */
+  maxDesks?: number;
+  /** Registration attempts per source address per minute. Default 10. */
+  registrationsPerMinute?: number;
+  /** Mux liveness: ping interval and dead-link timeout. Defaults 5 s / 10 s. */
+  pingIntervalMs?: number;
+  deadAfterMs?: number;
+}
+
+export interface RelayOptions {
+  /** Tunnel domain: desks get `<name>.<domain>`; the apex is the relay's own name. */
+  domain: string;
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Certificate for the relay's own name (the apex). PEM. */
+  certPem: string;
+  keyPem: string;
+  /** Registration secret. Required unless the relay listens on loopback and is not --production. */
+  registrationSecret: string | undefined;
+  /** Refuse the dev default secret everywhere. */
+  production?: boolean;
+  /** Registry directory. */
+  storeDir: string;
+  /** Port visitors use, for the URLs given to desks (default: the listening port). */
+  publicPort?: number;
+  limits?: RelayLimits;
+  logger?: Logger;
+}
+
+export interface DeskInfo {
+  name: string;
+  since: number;
+  streams: number;
+  remote: string;
+}
+
+export interface Relay extends EventEmitter {
+  readonly port: number;
+  readonly host: string;
+  desks(): DeskInfo[];
+  close(): Promise<void>;
+}
+
+const DEFAULTS = {
+  clientHelloTimeoutMs: 10_000,
+  handshakeTimeoutMs: 10_000,
+  maxStreamsPerDesk: 512,
+  maxDesks: 1000,
+  registrationsPerMinute: 10,
+  pingIntervalMs: 5_000,
+  deadAfterMs: 10_000,
+};
+
+interface LiveDesk {
+  name: string;
+  session: MuxSession;
+  since: number;
+  remote: string;
+}
+
+export async function startRelay(options: RelayOptions): Promise<Relay> {
+  const { DEV_REGISTRATION_SECRET } = await import('../protocol/handshake.js');
+  const limits = { ...DEFAULTS, ...options.limits };
+  const logger = options.logger ?? debugLogger;
+  const domain = options.domain.toLowerCase().replace(/\.$/, '');
+  const loopback = isLoopbackAddress(options.host) || options.host === 'localhost';
+  const secret = options.registrationSecret;
+  if (secret === undefined && !loopback) {
+    throw new PortholeError(
+      'REGISTRATION_DENIED',
+      `a relay listening on ${options.host} needs a registration secret: set PORTHOLE_RELAY_REGISTRATION_SECRET (or --secret-file); the dev default works only on loopback`,
+    );
+  }
+  if (secret === undefined && options.production) {
+    throw new PortholeError('REGISTRATION_DENIED', '--production refuses the dev default secret: set PORTHOLE_RELAY_REGISTRATION_SECRET');
+  }
+  if (secret !== undefined && secret === DEV_REGISTRATION_SECRET && (options.production || !loopback)) {
+    throw new PortholeError('REGISTRATION_DENIED', 'the dev default registration secret is accepted only on a loopback, non-production relay');
+  }
+  if (secret !== undefined && secret.length < 16) {
+    throw new PortholeError('REGISTRATION_DENIED', 'the registration secret must have at least 16 characters');
+  }
+  const secrets = secret === undefined ? [DEV_REGISTRATION_SECRET] : [secret];
+  const registry: Registry = openRegistry({ dir: options.storeDir });
+  const context: SecureContext = createSecureContext({ cert: options.certPem, key: options.keyPem, minVersion: 'TLSv1.3' });
+  const registrations = createBanTable({ maxFailures: limits.registrationsPerMinute, windowMs: 60_000, banMs: 60_000 });
+  const live = new Map<string, LiveDesk>();
+  const emitter = new EventEmitter();
+  const sockets = new Set<Socket>();
+  let publicPort = options.publicPort ?? 0;
+
+  const server: Server = createServer({ noDelay: true, pauseOnConnect: false }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    route(socket);
+  });
+
+  function route(socket: Socket): void {
+    const reader = createClientHelloReader(limits.maxClientHelloBytes);
+    const timer = setTimeout(() => socket.destroy(), limits.clientHelloTimeoutMs);
+    socket.once('close', () => clearTimeout(timer));
+    const onData = (chunk: Buffer) => {
+      const r = reader.push(chunk);
+      if (r.status === 'incomplete') return;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.pause();
+      if (r.status === 'invalid') {
+        socket.destroy();
+        return;
+      }
+      const first = Buffer.from(reader.buffered);
+      const m = r.hello.serverName ? matchDomain(r.hello.serverName, domain) : undefined;
+      if (m?.kind === 'apex' && r.hello.alpn.includes(TUNNEL_ALPN)) {
+        socket.unshift(first);
+        acceptDesk(socket);
+      } else if (m?.kind === 'sub') {
+        forwardVisitor(socket, m.name, first);
+      } else {
+        socket.end(tlsAlert(TLS_ALERT.unrecognizedName));
+      }
+    };
+    socket.on('data', onData);
+  }
+
+  function forwardVisitor(socket: Socket, name: string, first: Buffer): void {
+    const desk = live.get(name);
+    if (!desk) {
+      socket.end(tlsAlert(TLS_ALERT.unrecognizedName));
+      return;
+    }
+    if (desk.session.streamCount >= limits.maxStreamsPerDesk) {
+      socket.end(tlsAlert(TLS_ALERT.internalError));
+      return;
+    }
+    const meta = Buffer.from(
+      JSON.stringify({ v: 1, remote: normalizeAddress(socket.remoteAddress) ?? 'unknown', remotePort: socket.remotePort, tls: true }),
+    );
+    let stream: ReturnType<MuxSession['openStream']>;
+    try {
+      stream = desk.session.openStream(meta);
+    } catch {
+      socket.destroy();
+      return;
+    }
+    stream.write(first);
+    socket.pipe(stream).pipe(socket);
+    socket.resume();
+    const kill = () => {
+      socket.destroy();
+      stream.destroy();
+    };
+    stream.on('error', kill);
+    socket.on('error', kill);
+    socket.once('close', () => stream.destroy());
+    stream.once('close', () => socket.destroy());
+  }
+
+  function acceptDesk(raw: Socket): void {
+    const remote = normalizeAddress(raw.remoteAddress) ?? 'unknown';
+    const key = clientKey(remote);
+    const rate = registrations.recordFailure(key);
+    const tls = new TLSSocket(raw, { isServer: true, secureContext: context, ALPNProtocols: [TUNNEL_ALPN] });
+    tls.on('error', () => tls.destroy());
+    tls.once('secure', async () => {
+      if (rate.banned) {
+        tls.end(encodeMessage({ type: 'error', code: 'RATE_LIMITED', message: 'too many registrations', retryAfter: rate.retryAfterSeconds }));
+        audit('registration refused', { remote, code: 'RATE_LIMITED' });
+        return;
+      }
+      if (tls.alpnProtocol !== TUNNEL_ALPN) {
+        tls.destroy();
+        return;
+      }
+      const outcome = await relayHandshake(tls, {
+        relayName: domain,
+        secrets,
+        registry,
+        timeoutMs: limits.handshakeTimeoutMs,
+      });
+      if (outcome.ok === false) {
+        audit('registration refused', { remote, code: outcome.refused.code, reason: outcome.audit });
+        tls.end(encodeMessage(outcome.refused));
+        return;
+      }
+      if (outcome.ok === 'released') {
+        const old = outcome.name ? live.get(outcome.name) : undefined;
+        old?.session.close();
+        audit('released', { remote, name: outcome.name ?? null });
+        tls.end(encodeMessage({ type: 'released', name: outcome.name ?? null }));
+        return;
+      }
+      if (!live.has(outcome.name) && live.size >= limits.maxDesks) {
+        tls.end(encodeMessage({ type: 'error', code: 'RATE_LIMITED', message: 'this relay is full' }));
+        return;
+      }
+      const name = outcome.name;
+      const url = `https://${name}.${domain}${publicPort === 443 ? '' : `:${publicPort}`}`;
+      tls.write(encodeMessage({ type: 'registered', name, url, mode: 'passthrough' }));
+      if (outcome.rest.length) tls.unshift(outcome.rest);
+      const session = createMuxSession(tls, {
+        isOpener: true,
+        pingIntervalMs: limits.pingIntervalMs,
+        deadAfterMs: limits.deadAfterMs,
+        maxStreams: 0,
+      });
+      // The same desk reconnecting (its old link may be dead but not yet noticed) replaces it.
+      const previous = live.get(name);
+      const desk: LiveDesk = { name, session, since: Date.now(), remote };
+      live.set(name, desk);
+      previous?.session.close();
+      registry.touch(name);
+      audit('online', { remote, name });
+      emitter.emit('desk', { name, url });
+      const touch = setInterval(() => registry.touch(name), 60_000);
+      touch.unref();
+      session.on('stream', (s) => s.destroy()); // desks never open streams toward the relay
+      session.once('close', (reason: { code: string; message: string }) => {
+        clearInterval(touch);
+        if (live.get(name) === desk) live.delete(name);
+        audit('offline', { remote, name, code: reason?.code ?? 'closed' });
+        emitter.emit('desk-offline', { name });
+      });
+      tls.resume();
+    });
+  }
+
+  function audit(event: string, fields: Record<string, string | number | null>): void {
+    logger.log('info', `relay ${event}`, fields);
+    emitter.emit('audit', { event, ...fields });
+  }
+
+  const sweep = setInterval(() => registry.sweep(), 3600_000);
+  sweep.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new PortholeError(err.code === 'EADDRINUSE' ? 'ADDRESS_IN_USE' : 'LISTEN_FAILED', `relay cannot listen on ${options.host}:${options.port}: ${err.message}`, {
+          cause: err,
+        }),
+      ),
+    );
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const address = server.address() as { port: number; address: string };
+  if (!publicPort) publicPort = address.port;
+
+  return Object.assign(emitter, {
+    port: address.port,
+    host: address.address,
+    desks: () =>
+      [...live.values()].map((d) => ({ name: d.name, since: d.since, streams: d.session.streamCount, remote: d.remote })),
+    async close() {
+      clearInterval(sweep);
+      for (const d of live.values()) d.session.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+      registry.flush();
+    },
+  }) as Relay;
+}

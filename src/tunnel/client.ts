@@ -1,0 +1,267 @@
+// The desk's tunnel client: dials the relay (outbound only, TLS 1.3), proves its identity
+// and the registration secret, then carries visitor streams. connectLoop owns back-off
+// and cancellation; connectOnce is one attempt (chisel/frp's split).
+import { EventEmitter } from 'node:events';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { PortholeError, type ErrorCode } from '../errors.js';
+import { type Logger, debugLogger } from '../log.js';
+import {
+  EXPORTER_LABEL,
+  EXPORTER_LENGTH,
+  encodeMessage,
+  PROTOCOL_VERSION,
+  readMessage,
+  secretProof,
+  signTranscript,
+  transcript,
+  TUNNEL_ALPN,
+  type HandshakeMessage,
+} from '../protocol/handshake.js';
+import { createMuxSession, type MuxSession } from '../protocol/mux/index.js';
+import type { DeskIdentity } from './identity.js';
+
+export interface VisitorMeta {
+  v: number;
+  /** The visitor's address as the relay saw it. */
+  remote: string;
+  remotePort?: number;
+  /** true: the stream carries the visitor's TLS (passthrough); the desk terminates it. */
+  tls: boolean;
+}
+
+export interface TunnelClientOptions {
+  /** "host:port" of the relay. */
+  relay: string;
+  /** Address to dial instead of resolving the relay's host (split DNS, tests); SNI stays the host. */
+  connectAddress?: string;
+  subdomain?: string;
+  /** Extra CA (PEM) for private relays and tests. */
+  ca?: string;
+  identity: DeskIdentity;
+  secret: string;
+  /** A visitor stream arrived. */
+  onStream(stream: Duplex, meta: VisitorMeta): void;
+  /** Back-off: first delay, cap, and how long a link must stay up to reset it. */
+  backoff?: { baseMs?: number; maxMs?: number; stableMs?: number };
+  pingIntervalMs?: number;
+  deadAfterMs?: number;
+  /** Time for TLS + registration. Default 15 s. */
+  connectTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export type TunnelState =
+  | { state: 'stopped' }
+  | { state: 'connecting'; attempt: number; lastError?: { code: string; message: string } }
+  | { state: 'online'; name: string; url: string; since: number }
+  | { state: 'waiting'; retryInMs: number; attempt: number; lastError: { code: string; message: string } };
+
+export interface TunnelClient extends EventEmitter {
+  start(): void;
+  stop(): Promise<void>;
+  status(): TunnelState;
+}
+
+/** Errors after which retrying cannot help until something changes (config, secret, name). */
+const PERMANENT = new Set(['REGISTRATION_DENIED', 'SUBDOMAIN_TAKEN', 'SUBDOMAIN_HELD', 'SUBDOMAIN_INVALID']);
+
+export function parseRelayAddress(relay: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(relay.trim());
+  const port = m ? Number(m[2]) : Number.NaN;
+  if (!m || port < 1 || port > 65535) {
+    throw new PortholeError('INVALID_ARGUMENT', `invalid relay address "${relay}": expected HOST:PORT`);
+  }
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+interface Link {
+  socket: TLSSocket;
+  session: MuxSession;
+  name: string;
+  url: string;
+}
+
+/** One attempt: TLS, challenge, register, registered → a live multiplexed link. */
+export function connectOnce(o: TunnelClientOptions, kind: 'register' | 'release' = 'register'): Promise<Link | { released: string | null }> {
+  const { host, port } = parseRelayAddress(o.relay);
+  const relayName = host.toLowerCase();
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({
+      host: o.connectAddress ?? host,
+      port,
+      servername: relayName,
+      ALPNProtocols: [TUNNEL_ALPN],
+      minVersion: 'TLSv1.3',
+      ...(o.ca ? { ca: o.ca } : {}),
+    });
+    socket.setNoDelay(true);
+    let buf: Buffer = Buffer.alloc(0);
+    let challenged = false;
+    const fail = (code: ErrorCode | string, message: string) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(new PortholeError((code as ErrorCode) ?? 'TUNNEL_PROTOCOL_ERROR', message));
+    };
+    const timer = setTimeout(() => fail('TUNNEL_PROTOCOL_ERROR', 'relay did not complete the handshake in time'), o.connectTimeoutMs ?? 15_000);
+    const onError = (err: NodeJS.ErrnoException) =>
+      fail('TUNNEL_UNREACHABLE', `cannot reach the relay at ${o.relay}: ${err.code ?? err.message}`);
+    const onClose = () => fail('TUNNEL_UNREACHABLE', 'the relay closed the connection during the handshake');
+    // Only our own listeners are removed later: TLSSocket keeps internal ones on 'close'.
+    const detach = () => {
+      socket.off('error', onError);
+      socket.off('close', onClose);
+    };
+    socket.once('error', onError);
+    socket.once('close', onClose);
+    const onData = (chunk: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      for (;;) {
+        const r = readMessage(buf);
+        if (r.status === 'incomplete') return;
+        if (r.status === 'invalid') return fail('TUNNEL_PROTOCOL_ERROR', r.reason);
+        buf = r.rest;
+        if (!handle(r.message)) return;
+      }
+    };
+    const handle = (m: HandshakeMessage): boolean => {
+      if (m.type === 'challenge' && !challenged) {
+        challenged = true;
+        if (m.version !== PROTOCOL_VERSION || m.relay.toLowerCase() !== relayName) {
+          fail('TUNNEL_PROTOCOL_ERROR', `unexpected relay ${m.relay} or version ${m.version}`);
+          return false;
+        }
+        const exporter = socket.exportKeyingMaterial(EXPORTER_LENGTH, EXPORTER_LABEL, Buffer.alloc(0));
+        const sub = kind === 'register' ? (o.subdomain ?? null) : null;
+        const t = transcript(relayName, sub, m.nonce, exporter);
+        socket.write(
+          encodeMessage({
+            type: kind,
+            version: PROTOCOL_VERSION,
+            publicKey: o.identity.publicKey,
+            subdomain: sub,
+            signature: signTranscript(o.identity.privateKeyPem, t),
+            secretProof: secretProof(o.secret, t),
+          }),
+        );
+        return true;
+      }
+      if (m.type === 'error') {
+        fail(m.code, `relay refused: ${m.message}`);
+        return false;
+      }
+      if (m.type === 'released' && kind === 'release') {
+        clearTimeout(timer);
+        detach();
+        socket.destroy();
+        resolve({ released: m.name });
+        return false;
+      }
+      if (m.type === 'registered' && kind === 'register') {
+        clearTimeout(timer);
+        socket.off('data', onData);
+        detach();
+        socket.pause();
+        if (buf.length) socket.unshift(buf);
+        const session = createMuxSession(socket, {
+          isOpener: false,
+          pingIntervalMs: o.pingIntervalMs,
+          deadAfterMs: o.deadAfterMs,
+        });
+        socket.resume();
+        resolve({ socket, session, name: m.name, url: m.url });
+        return false;
+      }
+      fail('TUNNEL_PROTOCOL_ERROR', `unexpected ${m.type} message`);
+      return false;
+    };
+    socket.on('data', onData);
+  });
+}
+
+/** The reconnecting client: forever, with capped exponential back-off and full jitter. */
+export function createTunnelClient(o: TunnelClientOptions): TunnelClient {
+  const logger = o.logger ?? debugLogger;
+  const baseMs = o.backoff?.baseMs ?? 500;
+  const maxMs = o.backoff?.maxMs ?? 30_000;
+  const stableMs = o.backoff?.stableMs ?? 60_000;
+  const emitter = new EventEmitter() as TunnelClient;
+  let state: TunnelState = { state: 'stopped' };
+  let running = false;
+  let link: Link | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let attempt = 0;
+
+  const set = (s: TunnelState) => {
+    state = s;
+    emitter.emit('state', s);
+  };
+
+  async function connectLoop(): Promise<void> {
+    while (running) {
+      attempt++;
+      set({ state: 'connecting', attempt, ...(state.state === 'waiting' ? { lastError: state.lastError } : {}) });
+      let error: { code: string; message: string };
+      try {
+        const l = (await connectOnce(o)) as Link;
+        if (!running) {
+          l.session.close();
+          return;
+        }
+        link = l;
+        const since = Date.now();
+        set({ state: 'online', name: l.name, url: l.url, since });
+        l.session.on('stream', (stream: Duplex, meta: Buffer) => {
+          let parsed: VisitorMeta;
+          try {
+            parsed = JSON.parse(meta.toString('utf8')) as VisitorMeta;
+          } catch {
+            stream.destroy();
+            return;
+          }
+          o.onStream(stream, parsed);
+        });
+        const reason = await new Promise<{ code: string; message: string }>((resolve) => l.session.once('close', resolve));
+        link = undefined;
+        if (Date.now() - since >= stableMs) attempt = 0; // a stable link resets the back-off
+        error = { code: reason?.code ?? 'CLOSED', message: reason?.message ?? 'link closed' };
+        logger.log('warn', 'tunnel offline', { code: error.code });
+        emitter.emit('offline', error);
+      } catch (err) {
+        const e = err as PortholeError;
+        error = { code: e.code ?? 'TUNNEL_UNREACHABLE', message: e.message };
+        logger.log('warn', 'tunnel connect failed', { code: error.code });
+        emitter.emit('failed', error);
+      }
+      if (!running) return;
+      // Full jitter (AWS architecture blog): uniform in [0, min(cap, base·2^n)]; permanent
+      // refusals wait the cap — retrying sooner cannot help.
+      const ceiling = PERMANENT.has(error.code) ? maxMs : Math.min(maxMs, baseMs * 2 ** Math.min(attempt - 1, 20));
+      const wait = Math.floor(Math.random() * ceiling);
+      set({ state: 'waiting', retryInMs: wait, attempt, lastError: error });
+      await new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, wait);
+        emitter.once('wake', resolve);
+      });
+      timer = undefined;
+    }
+  }
+
+  return Object.assign(emitter, {
+    start() {
+      if (running) return;
+      running = true;
+      attempt = 0;
+      void connectLoop();
+    },
+    async stop() {
+      running = false;
+      if (timer) clearTimeout(timer);
+      emitter.emit('wake');
+      link?.session.close();
+      link = undefined;
+      set({ state: 'stopped' });
+    },
+    status: () => state,
+  });
+}

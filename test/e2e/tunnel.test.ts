@@ -1,0 +1,178 @@
+// The relay tunnel end to end: `porthole relay` and `porthole serve` as real processes on
+// loopback with a test CA. Visitors speak TLS to the desk's name; the relay only routes.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { startEchoApp, type EchoApp } from '../helpers/echo-app.js';
+import { runCli, type Served, startCli, tempHome } from '../helpers/cli.js';
+import { DOMAIN, makePki, type TunnelPki, visit } from '../helpers/tunnel.js';
+
+let pki: TunnelPki;
+let app: EchoApp;
+const homes: { cleanup(): void }[] = [];
+
+function home() {
+  const h = tempHome();
+  homes.push(h);
+  return h.home;
+}
+
+async function startRelay(store: string, env: Record<string, string> = {}): Promise<Served> {
+  return startCli(
+    ['relay', '--domain', DOMAIN, '--listen', '127.0.0.1:0', '--cert', pki.relayCert, '--key', pki.relayKey, '--store', store, '--json'],
+    { PORTHOLE_HOME: home(), ...env },
+  );
+}
+
+function deskConfig(dir: string, relayPort: number, name: string): void {
+  const c = pki.desk(name);
+  writeFileSync(
+    join(dir, 'porthole.toml'),
+    [
+      '[tunnel]',
+      `relay = "${DOMAIN}:${relayPort}"`,
+      'connect_address = "127.0.0.1"',
+      `subdomain = "${name}"`,
+      `ca = "${pki.caFile}"`,
+      `tls_cert = "${c.cert}"`,
+      `tls_key = "${c.key}"`,
+      '',
+    ].join('\n'),
+  );
+}
+
+async function startDesk(dir: string, env: Record<string, string> = {}): Promise<Served> {
+  return startCli(['serve', '--target', app.url, '--port', '0', '--json', '--no-loopback-exempt'], { PORTHOLE_HOME: dir, ...env });
+}
+
+const online = (e: Record<string, unknown>) => e['event'] === 'tunnel' && e['state'] === 'online';
+
+before(async () => {
+  pki = makePki();
+  app = await startEchoApp();
+});
+after(async () => {
+  await app.close();
+  pki.cleanup();
+  for (const h of homes) h.cleanup();
+});
+
+describe('a desk behind the relay', () => {
+  let relay: Served;
+  let desk: Served;
+  let deskHome: string;
+  let token: string;
+
+  before(async () => {
+    relay = await startRelay(home());
+    deskHome = home();
+    deskConfig(deskHome, relay.event.port, 'desk');
+    desk = await startDesk(deskHome);
+    token = desk.event.generatedToken as string;
+  });
+  after(async () => {
+    await desk.stop();
+    await relay.stop();
+  });
+
+  test('the first start needs consent; with it the desk comes online at its name', async () => {
+    const refused = await runCli(['tunnel', 'start'], { PORTHOLE_HOME: deskHome });
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /CONSENT_REQUIRED/);
+    const from = desk.lines.length;
+    const ok = await runCli(['tunnel', 'start', '--accept-risk', '--json'], { PORTHOLE_HOME: deskHome });
+    assert.equal(ok.code, 0, ok.stderr);
+    const e = await desk.waitForEvent(online, 20_000, from);
+    assert.equal(e['name'], 'desk');
+    assert.equal(e['url'], `https://desk.${DOMAIN}:${relay.event.port}`);
+    const status = JSON.parse((await runCli(['tunnel', 'status', '--json'], { PORTHOLE_HOME: deskHome })).stdout);
+    assert.equal(status.state.state, 'online');
+    assert.equal(status.consent, true);
+  });
+
+  test('visitors need the token; the app sees ingress tunnel and the visitor address', async () => {
+    const anonymous = await visit(relay.event.port, 'desk', pki.caPem, '/hello');
+    assert.equal(anonymous.status, 401);
+    const r = await visit(relay.event.port, 'desk', pki.caPem, '/hello?x=1', { authorization: `Bearer ${token}` }, '127.0.0.3');
+    assert.equal(r.status, 200);
+    const seen = JSON.parse(r.body.toString());
+    assert.equal(seen.url, '/hello?x=1');
+    assert.equal(seen.headers['x-porthole-ingress'], 'tunnel');
+    assert.equal(seen.headers['x-forwarded-for'], '127.0.0.3');
+    assert.equal(seen.headers['x-forwarded-proto'], 'https');
+    assert.equal(seen.headers.authorization, undefined);
+  });
+
+  test('an unknown name gets a TLS alert, not another desk', async () => {
+    await assert.rejects(visit(relay.event.port, 'nobody', pki.caPem, '/'), (err: NodeJS.ErrnoException) => {
+      // OpenSSL reports the relay's alert as EPROTO with "unrecognized name" in the message.
+      assert.equal(err.code, 'EPROTO');
+      assert.match(err.message, /unrecognized name/i);
+      return true;
+    });
+  });
+
+  test('concurrent requests and a large download arrive intact', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        visit(relay.event.port, 'desk', pki.caPem, `/n/${i}`, { authorization: `Bearer ${token}` }),
+      ),
+    );
+    results.forEach((r, i) => {
+      assert.equal(r.status, 200);
+      assert.equal(JSON.parse(r.body.toString()).url, `/n/${i}`);
+    });
+    const big = await visit(relay.event.port, 'desk', pki.caPem, `/download?bytes=${32 * 1024 * 1024}`, {
+      authorization: `Bearer ${token}`,
+    });
+    assert.equal(big.status, 200);
+    assert.equal(big.body.length, 32 * 1024 * 1024);
+  });
+
+  test('another key asking for the same name is refused', async () => {
+    const other = home();
+    deskConfig(other, relay.event.port, 'desk');
+    const thief = await startDesk(other);
+    try {
+      const from = thief.lines.length;
+      const r = await runCli(['tunnel', 'start', '--accept-risk'], { PORTHOLE_HOME: other });
+      assert.equal(r.code, 0, r.stderr);
+      const e = await thief.waitForEvent((x) => x['event'] === 'tunnel' && x['state'] === 'waiting', 20_000, from);
+      assert.equal((e['lastError'] as { code: string }).code, 'SUBDOMAIN_TAKEN');
+    } finally {
+      await thief.stop();
+    }
+  });
+
+  test('the local API keeps answering; stop takes the desk offline', async () => {
+    const r = await runCli(['tunnel', 'stop', '--json'], { PORTHOLE_HOME: deskHome });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).state.state, 'stopped');
+    const health = await fetch(`${desk.event.url}/_porthole/health`);
+    assert.equal(health.status, 200);
+  });
+});
+
+test('a bad registration secret is refused; the relay demands a secret off loopback', async () => {
+  const relayHome = home();
+  const relay = await startRelay(relayHome, { PORTHOLE_RELAY_REGISTRATION_SECRET: 'the-right-secret-0123456789' });
+  const deskHome = home();
+  deskConfig(deskHome, relay.event.port, 'secretive');
+  const desk = await startDesk(deskHome, { PORTHOLE_TUNNEL_REGISTRATION_SECRET: 'a-wrong-secret-0123456789' });
+  try {
+    const from = desk.lines.length;
+    assert.equal((await runCli(['tunnel', 'start', '--accept-risk'], { PORTHOLE_HOME: deskHome })).code, 0);
+    const e = await desk.waitForEvent((x) => x['event'] === 'tunnel' && x['state'] === 'waiting', 20_000, from);
+    assert.equal((e['lastError'] as { code: string }).code, 'REGISTRATION_DENIED');
+  } finally {
+    await desk.stop();
+    await relay.stop();
+  }
+  const offLoopback = await runCli(
+    ['relay', '--domain', DOMAIN, '--listen', '0.0.0.0:0', '--cert', pki.relayCert, '--key', pki.relayKey, '--store', home()],
+    { PORTHOLE_HOME: home() },
+  );
+  assert.notEqual(offLoopback.code, 0);
+  assert.match(offLoopback.stderr, /REGISTRATION_DENIED/);
+});
