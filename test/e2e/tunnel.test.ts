@@ -115,7 +115,7 @@ describe('a desk behind the relay', () => {
 
   test('concurrent requests and a large download arrive intact', async () => {
     const results = await Promise.all(
-      Array.from({ length: 50 }, (_, i) =>
+      Array.from({ length: 200 }, (_, i) =>
         visit(relay.event.port, 'desk', pki.caPem, `/n/${i}`, { authorization: `Bearer ${token}` }),
       ),
     );
