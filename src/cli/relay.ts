@@ -19,9 +19,6 @@ export interface RelayFlags {
 }
 
 export async function relayCommand(ctx: CliContext, f: RelayFlags): Promise<{ relay: Relay; stop(): Promise<void> }> {
-  if (f.mode && f.mode !== 'passthrough') {
-    throw new PortholeError('INVALID_ARGUMENT', `--mode ${f.mode} is not available yet; the relay runs in passthrough mode`);
-  }
   if (!f.cert || !f.key) {
     throw new PortholeError('INVALID_ARGUMENT', `--cert and --key are required: a certificate for the relay's own name (${f.domain})`);
   }
@@ -43,12 +40,17 @@ export async function relayCommand(ctx: CliContext, f: RelayFlags): Promise<{ re
     keyPem,
     registrationSecret: secret,
     production: f.production,
+    mode: f.mode === 'terminate' ? 'terminate' : 'passthrough',
     storeDir: f.store ?? join(homePaths(ctx).home, 'relay'),
   });
   const url = `https://${f.domain}:${relay.port}`;
-  if (f.json) ctx.stdout.write(`${JSON.stringify({ event: 'listening', url, host: relay.host, port: relay.port, mode: 'passthrough' })}\n`);
+  const mode = f.mode === 'terminate' ? 'terminate' : 'passthrough';
+  if (f.json) ctx.stdout.write(`${JSON.stringify({ event: 'listening', url, host: relay.host, port: relay.port, mode })}\n`);
   ctx.stderr.write(
-    `porthole relay ${url} for *.${f.domain}, listening on ${relay.host}:${relay.port} (passthrough: visitors' TLS goes to the desks untouched)\n` +
+    `porthole relay ${url} for *.${f.domain}, listening on ${relay.host}:${relay.port} ` +
+      (mode === 'passthrough'
+        ? "(passthrough: visitors' TLS goes to the desks untouched)\n"
+        : '(terminate: this relay decrypts visitor traffic and can read it)\n') +
       (secret === undefined ? 'WARNING: using the dev registration secret (loopback only).\n' : ''),
   );
   relay.on('desk', (d: { name: string; url: string }) => {

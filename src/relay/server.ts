@@ -2,7 +2,9 @@
 // connection is read (SNI, ALPN) before deciding: the relay's own name with porthole's
 // ALPN is a desk; `<sub>.<domain>` is a visitor for that desk, whose bytes go to the desk
 // untouched (passthrough: the desk terminates TLS; the relay sees ciphertext only).
+import { X509Certificate } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { EventEmitter } from 'node:events';
 import { PortholeError } from '../errors.js';
@@ -40,7 +42,12 @@ export interface RelayOptions {
   host: string;
   /** 0 picks a free port. */
   port: number;
-  /** Certificate for the relay's own name (the apex). PEM. */
+  /**
+   * passthrough (default): visitors' TLS goes to the desk untouched. terminate: the relay
+   * holds a wildcard certificate, terminates visitors' TLS and can read their traffic.
+   */
+  mode?: 'passthrough' | 'terminate';
+  /** Certificate for the relay's own name (the apex); in terminate mode it must also cover `*.<domain>`. PEM. */
   certPem: string;
   keyPem: string;
   /** Registration secret. Required unless the relay listens on loopback and is not --production. */
@@ -109,6 +116,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     throw new PortholeError('REGISTRATION_DENIED', 'the registration secret must have at least 16 characters');
   }
   const secrets = secret === undefined ? [DEV_REGISTRATION_SECRET] : [secret];
+  const mode = options.mode ?? 'passthrough';
+  if (mode === 'terminate' && new X509Certificate(options.certPem).checkHost(`desk.${domain}`) === undefined) {
+    throw new PortholeError('INVALID_ARGUMENT', `terminate mode needs a certificate that also covers *.${domain}`);
+  }
   const registry: Registry = openRegistry({ dir: options.storeDir });
   const context: SecureContext = createSecureContext({ cert: options.certPem, key: options.keyPem, minVersion: 'TLSv1.3' });
   const registrations = createBanTable({ maxFailures: limits.registrationsPerMinute, windowMs: 60_000, banMs: 60_000 });
@@ -143,6 +154,9 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       if (m?.kind === 'apex' && r.hello.alpn.includes(TUNNEL_ALPN)) {
         socket.unshift(first);
         acceptDesk(socket);
+      } else if (m?.kind === 'sub' && mode === 'terminate') {
+        socket.unshift(first);
+        terminateVisitor(socket, m.name);
       } else if (m?.kind === 'sub') {
         forwardVisitor(socket, m.name, first);
       } else {
@@ -152,37 +166,55 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     socket.on('data', onData);
   }
 
+  /** Opens a stream to the desk and splices `visitor` onto it; false when the desk cannot take it. */
+  function splice(desk: LiveDesk, visitor: Duplex, remote: Socket, tls: boolean, first?: Buffer): boolean {
+    if (desk.session.streamCount >= limits.maxStreamsPerDesk) return false;
+    const meta = Buffer.from(
+      JSON.stringify({ v: 1, remote: normalizeAddress(remote.remoteAddress) ?? 'unknown', remotePort: remote.remotePort, tls }),
+    );
+    let stream: ReturnType<MuxSession['openStream']>;
+    try {
+      stream = desk.session.openStream(meta);
+    } catch {
+      return false;
+    }
+    if (first) stream.write(first);
+    visitor.pipe(stream).pipe(visitor);
+    visitor.resume();
+    const kill = () => {
+      visitor.destroy();
+      stream.destroy();
+    };
+    stream.on('error', kill);
+    visitor.on('error', kill);
+    visitor.once('close', () => stream.destroy());
+    stream.once('close', () => visitor.destroy());
+    return true;
+  }
+
   function forwardVisitor(socket: Socket, name: string, first: Buffer): void {
     const desk = live.get(name);
     if (!desk) {
       socket.end(tlsAlert(TLS_ALERT.unrecognizedName));
       return;
     }
-    if (desk.session.streamCount >= limits.maxStreamsPerDesk) {
-      socket.end(tlsAlert(TLS_ALERT.internalError));
-      return;
-    }
-    const meta = Buffer.from(
-      JSON.stringify({ v: 1, remote: normalizeAddress(socket.remoteAddress) ?? 'unknown', remotePort: socket.remotePort, tls: true }),
-    );
-    let stream: ReturnType<MuxSession['openStream']>;
-    try {
-      stream = desk.session.openStream(meta);
-    } catch {
-      socket.destroy();
-      return;
-    }
-    stream.write(first);
-    socket.pipe(stream).pipe(socket);
-    socket.resume();
-    const kill = () => {
-      socket.destroy();
-      stream.destroy();
-    };
-    stream.on('error', kill);
-    socket.on('error', kill);
-    socket.once('close', () => stream.destroy());
-    stream.once('close', () => socket.destroy());
+    if (!splice(desk, socket, socket, true, first)) socket.end(tlsAlert(TLS_ALERT.internalError));
+  }
+
+  /** Terminate mode: TLS ends here (the relay can read the traffic); plaintext goes to the desk. */
+  function terminateVisitor(socket: Socket, name: string): void {
+    const tls = new TLSSocket(socket, { isServer: true, secureContext: context, ALPNProtocols: ['http/1.1'] });
+    tls.on('error', () => tls.destroy());
+    tls.once('secure', () => {
+      const desk = live.get(name);
+      if (!desk || !splice(desk, tls, socket, false)) {
+        const body = desk ? 'This desk is busy; try again.\n' : `No desk is online at ${name}.${domain}.\n`;
+        tls.end(
+          `HTTP/1.1 ${desk ? 503 : 404} ${desk ? 'Service Unavailable' : 'Not Found'}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+            `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      }
+    });
   }
 
   function acceptDesk(raw: Socket): void {
@@ -225,7 +257,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       }
       const name = outcome.name;
       const url = `https://${name}.${domain}${publicPort === 443 ? '' : `:${publicPort}`}`;
-      tls.write(encodeMessage({ type: 'registered', name, url, mode: 'passthrough' }));
+      tls.write(encodeMessage({ type: 'registered', name, url, mode }));
       if (outcome.rest.length) tls.unshift(outcome.rest);
       const session = createMuxSession(tls, {
         isOpener: true,

@@ -54,7 +54,7 @@ export interface TunnelClientOptions {
 export type TunnelState =
   | { state: 'stopped' }
   | { state: 'connecting'; attempt: number; lastError?: { code: string; message: string } }
-  | { state: 'online'; name: string; url: string; since: number }
+  | { state: 'online'; name: string; url: string; since: number; mode: 'passthrough' | 'terminate' }
   | { state: 'waiting'; retryInMs: number; attempt: number; lastError: { code: string; message: string } };
 
 export interface TunnelClient extends EventEmitter {
@@ -80,6 +80,7 @@ interface Link {
   session: MuxSession;
   name: string;
   url: string;
+  mode: 'passthrough' | 'terminate';
 }
 
 /** One attempt: TLS, challenge, register, registered → a live multiplexed link. */
@@ -169,7 +170,7 @@ export function connectOnce(o: TunnelClientOptions, kind: 'register' | 'release'
           deadAfterMs: o.deadAfterMs,
         });
         socket.resume();
-        resolve({ socket, session, name: m.name, url: m.url });
+        resolve({ socket, session, name: m.name, url: m.url, mode: m.mode === 'terminate' ? 'terminate' : 'passthrough' });
         return false;
       }
       fail('TUNNEL_PROTOCOL_ERROR', `unexpected ${m.type} message`);
@@ -210,7 +211,7 @@ export function createTunnelClient(o: TunnelClientOptions): TunnelClient {
         }
         link = l;
         const since = Date.now();
-        set({ state: 'online', name: l.name, url: l.url, since });
+        set({ state: 'online', name: l.name, url: l.url, since, mode: l.mode });
         l.session.on('stream', (stream: Duplex, meta: Buffer) => {
           let parsed: VisitorMeta;
           try {

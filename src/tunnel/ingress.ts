@@ -19,9 +19,11 @@ export function createTunnelIngress(gateway: Gateway, cert: { certPem: string; k
   return {
     onStream(stream, meta) {
       stream.on('error', () => stream.destroy());
-      if (meta.tls !== true) {
-        // Only passthrough streams exist in protocol v1; anything else is refused.
-        stream.destroy();
+      if (meta.tls === false) {
+        // Terminate mode: the relay ended the visitor's TLS and sends plaintext HTTP. The
+        // visitor still spoke https, and the Host allowlist still admits only this desk's name.
+        gateway.markTunnelSocket(stream, meta.remote);
+        server.emit('connection', stream);
         return;
       }
       const socket = new TLSSocket(stream, { isServer: true, secureContext, ALPNProtocols: ['http/1.1'] });

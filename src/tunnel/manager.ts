@@ -22,7 +22,8 @@ export const CONSENT_TEXT =
   'Starting the public tunnel makes this desk reachable from the internet at a URL on the relay. ' +
   'Anyone who learns the URL can reach the gateway; every request still needs the token or a paired credential. ' +
   'In passthrough mode the relay sees only encrypted traffic, the visitor addresses and the desk name; ' +
-  'its operator, if they also control DNS for the domain, could obtain a certificate for your name and read traffic.';
+  'its operator, if they also control DNS for the domain, could obtain a certificate for your name and read traffic. ' +
+  'A relay in terminate mode decrypts and can read all traffic to this desk.';
 export const SECRET_STORE_KEY = 'tunnel-registration-secret';
 
 export interface TunnelManagerOptions {
@@ -132,7 +133,7 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
         lastState = st;
         if (st.state === 'online') {
           o.gateway.addHostName(new URL(st.url).hostname);
-          audit('online', { name: st.name, url: st.url });
+          audit('online', { name: st.name, url: st.url, mode: st.mode });
           updateState(o.paths, (x) => {
             x['tunnelEverOnline'] = true;
           });

@@ -176,3 +176,45 @@ test('a bad registration secret is refused; the relay demands a secret off loopb
   assert.notEqual(offLoopback.code, 0);
   assert.match(offLoopback.stderr, /REGISTRATION_DENIED/);
 });
+
+test('terminate mode: the relay decrypts, routes to the desk, and answers unknown names with a 404 page', async () => {
+  const needsWildcard = await runCli(
+    ['relay', '--domain', DOMAIN, '--listen', '127.0.0.1:0', '--mode', 'terminate', '--cert', pki.relayCert, '--key', pki.relayKey, '--store', home()],
+    { PORTHOLE_HOME: home() },
+  );
+  assert.equal(needsWildcard.code, 2, needsWildcard.stderr);
+  assert.match(needsWildcard.stderr, /INVALID_ARGUMENT/);
+
+  const relay = await startCli(
+    ['relay', '--domain', DOMAIN, '--listen', '127.0.0.1:0', '--mode', 'terminate', '--cert', pki.wildcardCert, '--key', pki.wildcardKey, '--store', home(), '--json'],
+    { PORTHOLE_HOME: home() },
+  );
+  const dir = home();
+  deskConfig(dir, relay.event.port, 'opencard');
+  const desk = await startDesk(dir);
+  try {
+    const from = desk.lines.length;
+    assert.equal((await runCli(['tunnel', 'start', '--accept-risk'], { PORTHOLE_HOME: dir })).code, 0);
+    const e = await desk.waitForEvent(online, 20_000, from);
+    assert.equal(e['mode'], 'terminate');
+    const token = desk.event.generatedToken as string;
+    const r = await visit(relay.event.port, 'opencard', pki.caPem, '/t', { authorization: `Bearer ${token}` }, '127.0.0.4');
+    assert.equal(r.status, 200);
+    const seen = JSON.parse(r.body.toString());
+    assert.equal(seen.headers['x-porthole-ingress'], 'tunnel');
+    assert.equal(seen.headers['x-forwarded-for'], '127.0.0.4');
+    assert.equal(seen.headers['x-forwarded-proto'], 'https');
+    const missing = await visit(relay.event.port, 'nobody', pki.caPem, '/');
+    assert.equal(missing.status, 404);
+    assert.match(missing.body.toString(), /No desk is online/);
+    // Another name's Host on this desk's connection is refused by the desk's Host allowlist.
+    const crossed = await visit(relay.event.port, 'opencard', pki.caPem, '/', {
+      authorization: `Bearer ${token}`,
+      host: `other.${DOMAIN}`,
+    });
+    assert.equal(crossed.status, 403);
+  } finally {
+    await desk.stop();
+    await relay.stop();
+  }
+});

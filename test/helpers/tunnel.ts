@@ -15,6 +15,9 @@ export interface TunnelPki {
   caPem: string;
   relayCert: string;
   relayKey: string;
+  /** A relay certificate that also covers `*.<DOMAIN>` (terminate mode). */
+  wildcardCert: string;
+  wildcardKey: string;
   /** Certificate + key for `<name>.<DOMAIN>`. */
   desk(name: string): { cert: string; key: string };
   cleanup(): void;
@@ -30,12 +33,15 @@ export function makePki(): TunnelPki {
   };
   const caFile = write('ca.pem', ca.certPem);
   const relay = createCertificate({ commonName: DOMAIN, dnsNames: [DOMAIN], issuer: ca });
+  const wildcard = createCertificate({ commonName: DOMAIN, dnsNames: [DOMAIN, `*.${DOMAIN}`], issuer: ca });
   return {
     dir,
     caFile,
     caPem: ca.certPem,
     relayCert: write('relay.pem', relay.certPem),
     relayKey: write('relay-key.pem', relay.keyPem, 0o600),
+    wildcardCert: write('wildcard.pem', wildcard.certPem),
+    wildcardKey: write('wildcard-key.pem', wildcard.keyPem, 0o600),
     desk(name) {
       const host = `${name}.${DOMAIN}`;
       const c = createCertificate({ commonName: host, dnsNames: [host], issuer: ca });
