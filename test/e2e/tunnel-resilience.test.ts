@@ -3,14 +3,14 @@
 // within the liveness bound, and the local API answers throughout.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { startEchoApp, type EchoApp, patternChunk } from '../helpers/echo-app.js';
 import { runCli, type Served, startCli, tempHome } from '../helpers/cli.js';
-import { DOMAIN, makePki, type TunnelPki, visit } from '../helpers/tunnel.js';
+import { DOMAIN, makePki, type TunnelPki, visit, writeDeskConfig } from '../helpers/tunnel.js';
 
 let pki: TunnelPki;
 let app: EchoApp;
@@ -35,13 +35,7 @@ function relayArgs(store: string, port: number): string[] {
   return ['relay', '--domain', DOMAIN, '--listen', `127.0.0.1:${port}`, '--cert', pki.relayCert, '--key', pki.relayKey, '--store', store, '--json'];
 }
 
-function deskConfig(dir: string, relayPort: number, name: string, extra: string[] = []): void {
-  const c = pki.desk(name);
-  writeFileSync(
-    join(dir, 'porthole.toml'),
-    ['[tunnel]', `relay = "${DOMAIN}:${relayPort}"`, 'connect_address = "127.0.0.1"', `subdomain = "${name}"`, `ca = "${pki.caFile}"`, `tls_cert = "${c.cert}"`, `tls_key = "${c.key}"`, ...extra, ''].join('\n'),
-  );
-}
+const deskConfig = (dir: string, relayPort: number, name: string) => writeDeskConfig(pki, dir, relayPort, name);
 
 async function desk(dir: string): Promise<Served> {
   const d = await startCli(['serve', '--target', app.url, '--port', '0', '--json', '--no-loopback-exempt'], { PORTHOLE_HOME: dir });

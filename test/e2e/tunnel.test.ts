@@ -1,12 +1,10 @@
 // The relay tunnel end to end: `porthole relay` and `porthole serve` as real processes on
 // loopback with a test CA. Visitors speak TLS to the desk's name; the relay only routes.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startEchoApp, type EchoApp } from '../helpers/echo-app.js';
 import { runCli, type Served, startCli, tempHome } from '../helpers/cli.js';
-import { DOMAIN, makePki, type TunnelPki, visit } from '../helpers/tunnel.js';
+import { DOMAIN, makePki, type TunnelPki, visit, writeDeskConfig } from '../helpers/tunnel.js';
 
 let pki: TunnelPki;
 let app: EchoApp;
@@ -25,22 +23,7 @@ async function startRelay(store: string, env: Record<string, string> = {}): Prom
   );
 }
 
-function deskConfig(dir: string, relayPort: number, name: string): void {
-  const c = pki.desk(name);
-  writeFileSync(
-    join(dir, 'porthole.toml'),
-    [
-      '[tunnel]',
-      `relay = "${DOMAIN}:${relayPort}"`,
-      'connect_address = "127.0.0.1"',
-      `subdomain = "${name}"`,
-      `ca = "${pki.caFile}"`,
-      `tls_cert = "${c.cert}"`,
-      `tls_key = "${c.key}"`,
-      '',
-    ].join('\n'),
-  );
-}
+const deskConfig = (dir: string, relayPort: number, name: string) => writeDeskConfig(pki, dir, relayPort, name);
 
 async function startDesk(dir: string, env: Record<string, string> = {}): Promise<Served> {
   return startCli(['serve', '--target', app.url, '--port', '0', '--json', '--no-loopback-exempt'], { PORTHOLE_HOME: dir, ...env });

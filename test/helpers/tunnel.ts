@@ -90,3 +90,21 @@ export function visit(
     req.end();
   });
 }
+
+/** Writes a desk's porthole.toml [tunnel] section: relay at 127.0.0.1, name, CA and certificate. */
+export function writeDeskConfig(pki: TunnelPki, dir: string, relayPort: number, name: string): void {
+  const c = pki.desk(name);
+  writeFileSync(
+    join(dir, 'porthole.toml'),
+    [
+      '[tunnel]',
+      `relay = "${DOMAIN}:${relayPort}"`,
+      'connect_address = "127.0.0.1"',
+      `subdomain = "${name}"`,
+      `ca = "${pki.caFile}"`,
+      `tls_cert = "${c.cert}"`,
+      `tls_key = "${c.key}"`,
+      '',
+    ].join('\n'),
+  );
+}

@@ -4,16 +4,14 @@
 // throw, always answer with one of its three statuses, and keep its promises about lengths.
 // Reproduce a failure with PORTHOLE_FUZZ_SEED=<seed>; PORTHOLE_FUZZ_ITERATIONS scales the run.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import net, { type AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import tls from 'node:tls';
 import {
   type ClientHelloResult,
   createClientHelloReader,
   DEFAULT_MAX_CLIENT_HELLO_BYTES,
   parseClientHello,
 } from '../../src/protocol/client-hello.js';
+import { captureHello } from '../helpers/client-hello.js';
 
 const SEED = Number(process.env['PORTHOLE_FUZZ_SEED'] ?? 0x5eed_c1e1);
 const ITERATIONS = Number(process.env['PORTHOLE_FUZZ_ITERATIONS'] ?? 200_000);
@@ -28,27 +26,6 @@ function mulberry32(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-/** The first TLS record a Node client sends to a plain TCP server (its ClientHello). */
-async function captureHello(options: tls.ConnectionOptions): Promise<Buffer> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  const client = tls.connect({ host: '127.0.0.1', port, ...options });
-  client.on('error', () => {}); // the handshake fails by design: only its first bytes matter
-  const [socket] = (await once(server, 'connection')) as [net.Socket];
-  let bytes = Buffer.alloc(0);
-  while (bytes.length < 5 || bytes.length < 5 + bytes.readUInt16BE(3)) {
-    const [chunk] = (await once(socket, 'data')) as [Buffer];
-    bytes = Buffer.concat([bytes, chunk]);
-  }
-  socket.destroy();
-  if (!client.closed) await new Promise((resolve) => client.once('close', resolve));
-  server.close();
-  await once(server, 'close');
-  return bytes;
 }
 
 /** The same handshake message re-cut into records of `size` bytes. */

@@ -2,10 +2,7 @@
 // (captured from Node's own TLS client), whole, truncated, dripped and re-fragmented, and
 // refuses everything that is not a well-formed ClientHello — at once, never "incomplete".
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import net, { type AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import tls from 'node:tls';
 import {
   type ClientHelloResult,
   createClientHelloReader,
@@ -14,33 +11,11 @@ import {
   TLS_ALERT,
   tlsAlert,
 } from '../../src/protocol/client-hello.js';
+import { captureHello } from '../helpers/client-hello.js';
 import { isPortholeError } from '../../src/errors.js';
 
 const SERVERNAME = 'Desk-1.Tunnel.Example.Test';
 const ALPN = ['porthole/1', 'h2', 'http/1.1'];
-
-/** The first TLS record a Node client sends to a plain TCP server (its ClientHello). */
-async function captureHello(options: tls.ConnectionOptions): Promise<Buffer> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  const client = tls.connect({ host: '127.0.0.1', port, ...options });
-  client.on('error', () => {}); // the handshake fails by design: only its first bytes matter
-  const [socket] = (await once(server, 'connection')) as [net.Socket];
-  let bytes = Buffer.alloc(0);
-  // Framed by the record header alone, so the capture does not depend on the parser under test.
-  while (bytes.length < 5 || bytes.length < 5 + bytes.readUInt16BE(3)) {
-    const [chunk] = (await once(socket, 'data')) as [Buffer];
-    bytes = Buffer.concat([bytes, chunk]);
-  }
-  socket.destroy();
-  // Not events.once: it would reject on the client's expected 'error'.
-  if (!client.closed) await new Promise((resolve) => client.once('close', resolve));
-  server.close();
-  await once(server, 'close');
-  return bytes;
-}
 
 const withSni = await captureHello({ servername: SERVERNAME, ALPNProtocols: ALPN });
 const withoutSni = await captureHello({});
