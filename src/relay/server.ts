@@ -188,7 +188,15 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     stream.on('error', kill);
     visitor.on('error', kill);
     visitor.once('close', () => stream.destroy());
-    stream.once('close', () => visitor.destroy());
+    // The stream is done both ways; let the visitor's socket flush what the desk sent
+    // (pipe has ended it) before closing — destroying now could truncate the response.
+    stream.once('close', () => {
+      if (visitor.writableFinished || visitor.destroyed) visitor.destroy();
+      else {
+        visitor.once('finish', () => visitor.destroy());
+        setTimeout(() => visitor.destroy(), 30_000).unref();
+      }
+    });
     return true;
   }
 

@@ -362,9 +362,10 @@ test('ping resolves with the round-trip time', async (t) => {
 });
 
 test('an idle link stays up: pings keep both sides alive', async (t) => {
-  const { relay, desk } = await tcpPair(t, { pingIntervalMs: 40, deadAfterMs: 150 }, { pingIntervalMs: 40, deadAfterMs: 150 });
-  // Eight dead-link periods with no traffic but pings (waiting here is the point of the test).
-  await new Promise((resolve) => setTimeout(resolve, 1200));
+  const liveness = { pingIntervalMs: 50, deadAfterMs: 400 };
+  const { relay, desk } = await tcpPair(t, liveness, liveness);
+  // Four dead-link periods with no traffic but pings (waiting here is the point of the test).
+  await new Promise((resolve) => setTimeout(resolve, 1600));
   assert.equal(relay.closeReason, undefined);
   assert.equal(desk.closeReason, undefined);
 });
@@ -382,7 +383,7 @@ test('a frozen peer is detected as a dead link within deadAfterMs', async (t) =>
 });
 
 test('a stall of this process is not mistaken for a dead link when bytes are waiting', async (t) => {
-  const { session, raw, inbox } = await rawPeer(t, { pingIntervalMs: 100, deadAfterMs: 200 });
+  const { session, raw, inbox, closed } = await rawPeer(t, { pingIntervalMs: 100, deadAfterMs: 200 });
   raw.write(Buffer.concat([peerSettings, encodePing(Buffer.alloc(8))]));
   await inbox.next('PONG');
   // The peer's bytes reach the socket, then this process stalls past deadAfterMs: its
@@ -392,7 +393,8 @@ test('a stall of this process is not mistaken for a dead link when bytes are wai
   while (performance.now() < until) {
     // busy: the event loop cannot run
   }
-  await new Promise<void>((resolve) => inbox.on('frame', (f: ControlFrame) => f.type === 'PONG' && f.opaque[7] === 0xff && resolve()));
+  const answered = new Promise<void>((resolve) => inbox.on('frame', (f: ControlFrame) => f.type === 'PONG' && f.opaque[7] === 0xff && resolve()));
+  await Promise.race([answered, closed.then((r) => assert.fail(`session closed: ${r.code} ${r.message}`))]);
   assert.equal(session.closeReason, undefined);
 });
 

@@ -28,6 +28,17 @@
 // returns credit with WINDOW as its consumer reads. Version 1 defines no connection-level
 // window: the session always reads, and memory is bounded by window × streams instead.
 // Error codes in RST and GOAWAY: WIRE_CODES below (unknown codes are accepted as-is).
+//
+// A stream is closed once FIN went both ways, or after an RST either way. OPEN beyond the
+// receiver's maxStreams, after a GOAWAY, or with nobody accepting streams is answered with
+// RST REFUSED_STREAM. After GOAWAY neither side opens streams; those the receiver opened
+// above lastId were not processed (safe to retry elsewhere); the connection is closed once
+// the last stream is done. Frames for a stream already closed (they crossed an RST) are
+// dropped. Protocol errors — answered with GOAWAY carrying the code, then the connection
+// closes: anything before SETTINGS or a second SETTINGS; an unknown type; a length outside
+// its type's bounds; OPEN with the receiver's parity or a non-increasing id; a frame for an
+// id never opened; DATA after the sender's FIN or a second FIN; DATA beyond the stream's
+// remaining credit, or WINDOW raising credit above 2^31-1 (both FLOW_CONTROL_ERROR).
 
 export const FRAME_HEADER_SIZE = 10;
 export const MUX_VERSION = 1;

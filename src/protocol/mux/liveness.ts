@@ -77,7 +77,6 @@ export class Liveness {
     const now = performance.now();
     const idle = now - this.lastReceived;
     if (idle >= this.opts.deadAfterMs) {
-      if (process.env.NOFIX) return this.hooks.dead(idle);
       // Timers run before the loop polls for I/O: if this process itself was stalled, bytes
       // may be waiting unread. Look again after this iteration's poll phase has read them.
       this.recheck = setImmediate(() => {
