@@ -73,8 +73,21 @@ export function createOriginPolicy(entries: readonly string[]): OriginPolicy {
 
 /** The gateway's own origin as the browser sees it: scheme + the Host it used. */
 export function ownOrigin(proto: 'http' | 'https', host: string | undefined): string | undefined {
-  return host ? normalizeOrigin(`${proto}://${host}`) : undefined;
+  if (!host) return undefined;
+  // Every request needs this and a gateway sees few distinct Hosts: memoise instead of parsing
+  // a URL per request. Bounded, since the Host header is client-chosen.
+  const key = `${proto}://${host}`;
+  let own = ownOrigins.get(key);
+  if (own === undefined) {
+    if (ownOrigins.size >= OWN_ORIGIN_ENTRIES) ownOrigins.clear();
+    own = normalizeOrigin(key) ?? null;
+    ownOrigins.set(key, own);
+  }
+  return own ?? undefined;
 }
+
+const OWN_ORIGIN_ENTRIES = 256;
+const ownOrigins = new Map<string, string | null>();
 
 /**
  * True when the request is a browser request from another site: an Origin that is

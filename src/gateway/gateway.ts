@@ -20,7 +20,7 @@ import { openSecretStore, resolveToken, type ResolvedToken, type SecretStore } f
 import { validateSuppliedToken } from '../secrets/token.js';
 import { handlePortholeRoute } from './endpoints.js';
 import { forwardHeaders, syncRawHeaders } from './forward.js';
-import { formatIdentity, type Identity, verifyIdentity } from './identity.js';
+import { createIdentitySigner, type Identity, verifyIdentity } from './identity.js';
 import { type Decision, decide, type PipelineState } from './pipeline.js';
 import { createProxy, type Proxy as TargetProxy } from './proxy.js';
 import { sendError, writeSocketError } from './respond.js';
@@ -191,9 +191,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     : undefined;
   const cookieNames = [pipeline.cookieName(false), pipeline.cookieName(true)];
 
-  function identityHeader(identity: Identity): string {
-    return formatIdentity(identity, identityKey);
-  }
+  const identityHeader = createIdentitySigner(identityKey);
 
   function answer(req: IncomingMessage, res: ServerResponse, d: Exclude<Decision, { kind: 'forward' | 'porthole' }>): void {
     switch (d.kind) {

@@ -4,6 +4,7 @@
 export interface Closable {
   readonly destroyed?: boolean;
   destroy(): void;
+  on(event: 'close', listener: (this: Closable) => void): unknown;
   once(event: 'close', listener: () => void): unknown;
 }
 
@@ -17,8 +18,31 @@ export interface ConnectionTracker {
   count(credential?: string): number;
 }
 
+/** One credential's open items; knows its map so a shared 'close' listener can tidy up. */
+class CredentialSet extends Set<Closable> {
+  constructor(
+    readonly owner: Map<string, CredentialSet>,
+    readonly credential: string,
+  ) {
+    super();
+  }
+}
+
+// Per-request path: one shared listener and a symbol on the item instead of a closure and a
+// once() wrapper per tracked response.
+const kSet = Symbol('porthole.tracker.set');
+type Tagged = Closable & { [kSet]?: CredentialSet };
+
+function untrack(this: Tagged): void {
+  const set = this[kSet];
+  if (set === undefined) return;
+  this[kSet] = undefined;
+  set.delete(this);
+  if (set.size === 0 && set.owner.get(set.credential) === set) set.owner.delete(set.credential);
+}
+
 export function createConnectionTracker(): ConnectionTracker {
-  const byCredential = new Map<string, Set<Closable>>();
+  const byCredential = new Map<string, CredentialSet>();
   function closeSet(set: Set<Closable>): number {
     const items = [...set];
     set.clear();
@@ -31,15 +55,24 @@ export function createConnectionTracker(): ConnectionTracker {
       if (c.destroyed) return;
       let set = byCredential.get(credential);
       if (!set) {
-        set = new Set();
+        set = new CredentialSet(byCredential, credential);
         byCredential.set(credential, set);
       }
+      const item = c as Tagged;
+      if (item[kSet] === set) return;
+      if (item[kSet] !== undefined) {
+        // Already tracked under another credential (rare: never for a response): keep both.
+        const s = set;
+        set.add(c);
+        c.once('close', () => {
+          s.delete(c);
+          if (s.size === 0 && byCredential.get(credential) === s) byCredential.delete(credential);
+        });
+        return;
+      }
       set.add(c);
-      const s = set;
-      c.once('close', () => {
-        s.delete(c);
-        if (s.size === 0 && byCredential.get(credential) === s) byCredential.delete(credential);
-      });
+      item[kSet] = set;
+      c.on('close', untrack);
     },
     closeCredential(credential) {
       const set = byCredential.get(credential);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { type Identity, formatIdentity, verifyIdentity } from '../../src/gateway/identity.js';
+import { createIdentitySigner, type Identity, formatIdentity, verifyIdentity } from '../../src/gateway/identity.js';
 
 const KEY = randomBytes(32);
 const NOW = 1_732_345_678;
@@ -114,4 +114,20 @@ test('a correctly signed header with a missing or bad version or timestamp is re
   // An unknown scope is reported as none, never as more.
   const odd = verifyIdentity(sign(`v=1; sub=owner; cred=token; scope=root; ingress=direct; ts=${NOW}`), KEY, 60, NOW);
   assert.equal(odd?.scope, 'none');
+});
+
+test('createIdentitySigner: verifiable headers, one per identity, never shared between identities', () => {
+  const key = randomBytes(32);
+  const sign = createIdentitySigner(key);
+  const owner = { sub: 'owner', cred: 'token', scope: 'admin', ingress: 'direct' } as const;
+  const local = { sub: 'local', cred: 'local', scope: 'admin', ingress: 'local' } as const;
+  const a = sign(owner);
+  assert.equal(verifyIdentity(a, key)?.sub, 'owner');
+  assert.equal(verifyIdentity(sign(local), key)?.sub, 'local');
+  // A sub that mimics another identity's fields never collides with it.
+  const tricky = sign({ sub: 'owner\ntoken\nadmin\ndirect', cred: 'token', scope: 'admin', ingress: 'direct' });
+  assert.notEqual(tricky, a);
+  assert.equal(verifyIdentity(tricky, key)?.sub, 'owner\ntoken\nadmin\ndirect');
+  // Many identities: the memo stays bounded and every header still verifies.
+  for (let i = 0; i < 500; i++) assert.equal(verifyIdentity(sign({ ...owner, sub: `u${i}` }), key)?.sub, `u${i}`);
 });

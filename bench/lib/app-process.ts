@@ -1,0 +1,52 @@
+// Child process for the benchmark: the app alone (`bare`) or the same app behind an
+// embedded gateway (`embedded`, createGateway from src with auth on and no loopback
+// exemption). Prints one JSON line `{"port":N}` once listening; exits on SIGTERM/SIGINT.
+//
+// Inputs come from the environment, never argv (the bearer is a secret):
+//   BENCH_APP_MODE   bare | embedded
+//   BENCH_BEARER     the gateway token (embedded)
+//   BENCH_STATE_DIR  porthole's state directory (embedded)
+//   BENCH_PORTHOLE_MODULE  porthole's entry module (embedded; default this checkout's src/index.ts),
+//                    e.g. a patched copy's dist/index.js to measure a change before applying it
+import http, { type RequestListener } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { appHandler } from './app.js';
+
+const mode = process.env['BENCH_APP_MODE'];
+let listener: RequestListener = appHandler;
+let close = async (): Promise<void> => {};
+
+if (mode === 'embedded') {
+  const token = process.env['BENCH_BEARER'];
+  const stateDir = process.env['BENCH_STATE_DIR'];
+  if (!token || !stateDir) throw new Error('embedded mode needs BENCH_BEARER and BENCH_STATE_DIR');
+  const entry = process.env['BENCH_PORTHOLE_MODULE'];
+  const porthole: typeof import('../../src/index.js') = await import(
+    entry ? pathToFileURL(entry).href : '../../src/index.js'
+  );
+  const gateway = porthole.createGateway({
+    stateDir,
+    app: appHandler,
+    token,
+    settings: { host: '127.0.0.1', loopbackExempt: false },
+  });
+  listener = gateway.handleRequest;
+  close = () => gateway.close();
+} else if (mode !== 'bare') {
+  throw new Error(`BENCH_APP_MODE must be bare or embedded, not ${String(mode)}`);
+}
+
+// The same server options in both modes, so the only difference is the gateway.
+const server = http.createServer({ keepAliveTimeout: 5_000 }, listener);
+server.listen(0, '127.0.0.1', () => {
+  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
+});
+
+const stop = (): void => {
+  server.close();
+  server.closeAllConnections();
+  void close().finally(() => process.exit(0));
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);
