@@ -13,22 +13,41 @@ import { VERSION } from '../gateway/gateway.js';
 
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
 
-/** Runs until a long-running command is told to stop by SIGINT/SIGTERM. */
-function untilSignal(stop: () => Promise<void>): Promise<number> {
-  return new Promise((resolve) => {
-    let stopping = false;
-    const onSignal = () => {
-      if (stopping) return;
-      stopping = true;
+/**
+ * Starts a long-running command and runs it until SIGINT/SIGTERM. The handlers go in
+ * before the command starts: a signal that arrives while it is still starting (right
+ * after it printed that it listens) stops it cleanly instead of killing it.
+ */
+function runUntilSignal(start: () => Promise<{ stop(): Promise<void> }>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let signalled = false;
+    let handle: { stop(): Promise<void> } | undefined;
+    const finish = () => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      stop().then(
+      handle!.stop().then(
         () => resolve(0),
         () => resolve(1),
       );
     };
+    const onSignal = () => {
+      if (signalled) return;
+      signalled = true;
+      if (handle) finish();
+    };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    start().then(
+      (h) => {
+        handle = h;
+        if (signalled) finish();
+      },
+      (err) => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        reject(err);
+      },
+    );
   });
 }
 
@@ -79,8 +98,7 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
         relay: o.relay,
         subdomain: o.subdomain,
       };
-      const handle = await serveCommand(ctx, flags);
-      done(untilSignal(handle.stop));
+      done(runUntilSignal(() => serveCommand(ctx, flags)));
     });
 
   program
@@ -91,8 +109,7 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
     .option('--json', 'print the listening event as JSON on stdout')
     .option('--no-tunnel', 'skip the embedded relay and tunnel')
     .action(async (o) => {
-      const handle = await demoCommand(ctx, o);
-      done(untilSignal(handle.stop));
+      done(runUntilSignal(() => demoCommand(ctx, o)));
     });
 
   program
@@ -132,8 +149,7 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
     .option('--production', 'refuse the dev default secret everywhere')
     .option('--json', 'print lifecycle events as JSON lines on stdout')
     .action(async (o) => {
-      const handle = await relayCommand(ctx, o);
-      done(untilSignal(handle.stop));
+      done(runUntilSignal(() => relayCommand(ctx, o)));
     });
 
   const tunnel = program.command('tunnel').description('the public relay tunnel of the running gateway');
