@@ -122,7 +122,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   }
   const registry: Registry = openRegistry({ dir: options.storeDir });
   const context: SecureContext = createSecureContext({ cert: options.certPem, key: options.keyPem, minVersion: 'TLSv1.3' });
-  const registrations = createBanTable({ maxFailures: limits.registrationsPerMinute, windowMs: 60_000, banMs: 60_000 });
+  // The ban table bans on the Nth recorded attempt; N allowed a minute means banning on N+1.
+  const registrations = createBanTable({ maxFailures: limits.registrationsPerMinute + 1, windowMs: 60_000, banMs: 60_000 });
   const live = new Map<string, LiveDesk>();
   const emitter = new EventEmitter();
   const sockets = new Set<Socket>();

@@ -1,0 +1,79 @@
+// The relay in-process (library API): registration limits per source address, the
+// registration handshake's refusals, and settings a relay must refuse to start with.
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { rawPublicKey } from '../../src/protocol/handshake.js';
+import { startRelay, type Relay } from '../../src/relay/server.js';
+import { createCertificate } from '../../src/tls/x509.js';
+import { connectOnce } from '../../src/tunnel/client.js';
+
+const DOMAIN = 'tunnel.example.test';
+const ca = createCertificate({ commonName: 'test CA', isCA: true });
+const cert = createCertificate({ commonName: DOMAIN, dnsNames: [DOMAIN], issuer: ca });
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'porthole-relay-'));
+  dirs.push(d);
+  return d;
+};
+let relay: Relay;
+
+function identity() {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return { privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), publicKey: rawPublicKey(publicKey) };
+}
+
+function attempt(subdomain: string, secret = 'a-registration-secret-0123') {
+  return connectOnce({
+    relay: `${DOMAIN}:${relay.port}`,
+    connectAddress: '127.0.0.1',
+    subdomain,
+    ca: ca.certPem,
+    identity: identity(),
+    secret,
+    onStream: (s) => s.destroy(),
+  });
+}
+
+before(async () => {
+  relay = await startRelay({
+    domain: DOMAIN,
+    host: '127.0.0.1',
+    port: 0,
+    certPem: cert.certPem,
+    keyPem: cert.keyPem,
+    registrationSecret: 'a-registration-secret-0123',
+    storeDir: tmp(),
+    limits: { registrationsPerMinute: 3 },
+  });
+});
+after(async () => {
+  await relay.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+test('registrations per source address are limited; refusals carry stable codes', async () => {
+  const first = (await attempt('alpha')) as { session: { close(): void }; name: string };
+  assert.equal(first.name, 'alpha');
+  first.session.close();
+  await assert.rejects(attempt('beta', 'the-wrong-secret-0123456'), { code: 'REGISTRATION_DENIED' });
+  await assert.rejects(attempt('www'), { code: 'SUBDOMAIN_INVALID' });
+  // The fourth attempt within the minute is refused before any proof is checked.
+  await assert.rejects(attempt('gamma'), { code: 'RATE_LIMITED' });
+});
+
+test('a relay off loopback without a secret, or with the dev secret, refuses to start', async () => {
+  const base = { domain: DOMAIN, port: 0, certPem: cert.certPem, keyPem: cert.keyPem, storeDir: tmp() };
+  await assert.rejects(startRelay({ ...base, host: '0.0.0.0', registrationSecret: undefined }), { code: 'REGISTRATION_DENIED' });
+  await assert.rejects(startRelay({ ...base, host: '0.0.0.0', registrationSecret: 'porthole-dev-registration-secret' }), {
+    code: 'REGISTRATION_DENIED',
+  });
+  await assert.rejects(startRelay({ ...base, host: '127.0.0.1', registrationSecret: undefined, production: true }), {
+    code: 'REGISTRATION_DENIED',
+  });
+  await assert.rejects(startRelay({ ...base, host: '127.0.0.1', registrationSecret: 'short' }), { code: 'REGISTRATION_DENIED' });
+});
