@@ -147,6 +147,7 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
     .addOption(new Option('--mode <mode>', 'passthrough: the relay sees ciphertext only').choices(['passthrough', 'terminate']).default('passthrough'))
     .option('--secret-file <file>', 'registration secret file (else PORTHOLE_RELAY_REGISTRATION_SECRET; the dev default only on loopback)')
     .option('--production', 'refuse the dev default secret everywhere')
+    .option('--http-listen <host:port>', 'plain-HTTP listener: redirects to https, passes ACME HTTP-01 challenges to desks')
     .option('--json', 'print lifecycle events as JSON lines on stdout')
     .action(async (o) => {
       done(runUntilSignal(() => relayCommand(ctx, o)));

@@ -15,16 +15,21 @@ export interface RelayFlags {
   mode?: string;
   production?: boolean;
   secretFile?: string;
+  httpListen?: string;
   json?: boolean;
+}
+
+function hostPort(flag: string, value: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]*):(\d{1,5})$/.exec(value);
+  if (!m || Number(m[2]) > 65535) throw new PortholeError('INVALID_ARGUMENT', `invalid ${flag} ${value}: expected HOST:PORT`);
+  return { host: m[1]!.replace(/^\[|\]$/g, '') || '0.0.0.0', port: Number(m[2]) };
 }
 
 export async function relayCommand(ctx: CliContext, f: RelayFlags): Promise<{ relay: Relay; stop(): Promise<void> }> {
   if (!f.cert || !f.key) {
     throw new PortholeError('INVALID_ARGUMENT', `--cert and --key are required: a certificate for the relay's own name (${f.domain})`);
   }
-  const m = /^(\[[^\]]+\]|[^:]*):(\d{1,5})$/.exec(f.listen ?? '127.0.0.1:7443');
-  if (!m) throw new PortholeError('INVALID_ARGUMENT', `invalid --listen ${f.listen}: expected HOST:PORT`);
-  const host = m[1]!.replace(/^\[|\]$/g, '') || '0.0.0.0';
+  const { host, port } = hostPort('--listen', f.listen ?? '127.0.0.1:7443');
   const keyPem = readSecretFile(f.key);
   if (keyPem === undefined) throw new PortholeError('SECRET_FILE_UNREADABLE', `key file ${f.key} does not exist`);
   let secret = ctx.env['PORTHOLE_RELAY_REGISTRATION_SECRET'] || undefined;
@@ -35,7 +40,8 @@ export async function relayCommand(ctx: CliContext, f: RelayFlags): Promise<{ re
   const relay = await startRelay({
     domain: f.domain,
     host,
-    port: Number(m[2]),
+    port,
+    ...(f.httpListen ? { http: hostPort('--http-listen', f.httpListen) } : {}),
     certPem: readFileSync(f.cert, 'utf8'),
     keyPem,
     registrationSecret: secret,
@@ -45,7 +51,9 @@ export async function relayCommand(ctx: CliContext, f: RelayFlags): Promise<{ re
   });
   const url = `https://${f.domain}:${relay.port}`;
   const mode = f.mode === 'terminate' ? 'terminate' : 'passthrough';
-  if (f.json) ctx.stdout.write(`${JSON.stringify({ event: 'listening', url, host: relay.host, port: relay.port, mode })}\n`);
+  if (f.json) {
+    ctx.stdout.write(`${JSON.stringify({ event: 'listening', url, host: relay.host, port: relay.port, mode, httpPort: relay.httpPort ?? null })}\n`);
+  }
   ctx.stderr.write(
     `porthole relay ${url} for *.${f.domain}, listening on ${relay.host}:${relay.port} ` +
       (mode === 'passthrough'

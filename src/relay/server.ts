@@ -16,6 +16,7 @@ import { createBanTable } from '../auth/rate-limit.js';
 import { clientKey, isLoopbackAddress, normalizeAddress } from '../auth/ip.js';
 import { relayHandshake } from './desk-handshake.js';
 import { matchDomain } from './names.js';
+import { startHttpListener } from './http-listener.js';
 import { openRegistry, type Registry } from './registry.js';
 
 export interface RelayLimits {
@@ -58,6 +59,8 @@ export interface RelayOptions {
   storeDir: string;
   /** Port visitors use, for the URLs given to desks (default: the listening port). */
   publicPort?: number;
+  /** Optional plain-HTTP listener: redirects to https, forwards ACME HTTP-01 paths to desks. */
+  http?: { host: string; port: number };
   limits?: RelayLimits;
   logger?: Logger;
 }
@@ -71,6 +74,8 @@ export interface DeskInfo {
 
 export interface Relay extends EventEmitter {
   readonly port: number;
+  /** Port of the plain-HTTP listener, if any. */
+  readonly httpPort: number | undefined;
   readonly host: string;
   desks(): DeskInfo[];
   close(): Promise<void>;
@@ -315,15 +320,28 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   });
   const address = server.address() as { port: number; address: string };
   if (!publicPort) publicPort = address.port;
+  const httpServer = options.http
+    ? await startHttpListener({
+        ...options.http,
+        domain,
+        httpsPort: () => publicPort,
+        toDesk(name, socket, first) {
+          const desk = live.get(name);
+          return desk !== undefined && splice(desk, socket, socket, false, first);
+        },
+      })
+    : undefined;
 
   return Object.assign(emitter, {
     port: address.port,
+    httpPort: httpServer ? (httpServer.address() as { port: number }).port : undefined,
     host: address.address,
     desks: () =>
       [...live.values()].map((d) => ({ name: d.name, since: d.since, streams: d.session.streamCount, remote: d.remote })),
     async close() {
       clearInterval(sweep);
       for (const d of live.values()) d.session.close();
+      httpServer?.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();

@@ -1,6 +1,7 @@
 // The relay tunnel end to end: `porthole relay` and `porthole serve` as real processes on
 // loopback with a test CA. Visitors speak TLS to the desk's name; the relay only routes.
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { startEchoApp, type EchoApp } from '../helpers/echo-app.js';
 import { runCli, type Served, startCli, tempHome } from '../helpers/cli.js';
@@ -18,7 +19,22 @@ function home() {
 
 async function startRelay(store: string, env: Record<string, string> = {}): Promise<Served> {
   return startCli(
-    ['relay', '--domain', DOMAIN, '--listen', '127.0.0.1:0', '--cert', pki.relayCert, '--key', pki.relayKey, '--store', store, '--json'],
+    [
+      'relay',
+      '--domain',
+      DOMAIN,
+      '--listen',
+      '127.0.0.1:0',
+      '--http-listen',
+      '127.0.0.1:0',
+      '--cert',
+      pki.relayCert,
+      '--key',
+      pki.relayKey,
+      '--store',
+      store,
+      '--json',
+    ],
     { PORTHOLE_HOME: home(), ...env },
   );
 }
@@ -126,6 +142,30 @@ describe('a desk behind the relay', () => {
     } finally {
       await thief.stop();
     }
+  });
+
+  test('the plain-HTTP listener redirects to https and passes ACME challenge paths to the desk', async () => {
+    const httpPort = relay.event['httpPort'] as number;
+    const get = (host: string, path: string) =>
+      new Promise<{ status: number; location: string | undefined; body: string }>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port: httpPort, path, headers: { host }, agent: false }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (d: string) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const redirect = await get(`desk.${DOMAIN}`, '/app?x=1');
+    assert.equal(redirect.status, 308);
+    assert.equal(redirect.location, `https://desk.${DOMAIN}:${relay.event.port}/app?x=1`);
+    // The challenge reaches the desk's gateway (which has no ACME yet, so asks for a credential).
+    const acme = await get(`desk.${DOMAIN}`, '/.well-known/acme-challenge/abc');
+    assert.equal(acme.status, 401);
+    assert.equal(JSON.parse(acme.body).error.code, 'AUTH_REQUIRED');
+    const offline = await get(`nobody.${DOMAIN}`, '/.well-known/acme-challenge/abc');
+    assert.equal(offline.status, 404);
+    assert.equal((await get('elsewhere.example', '/')).status, 400);
   });
 
   test('the local API keeps answering; stop takes the desk offline', async () => {
