@@ -1,0 +1,427 @@
+// `npm run bench:tunnel [-- --quick]`: porthole's relay tunnel against `ssh -R` and socat on
+// this machine, in one go. Every path ends in the same desk: `porthole serve` (auth on, no
+// loopback exemption) in front of the bench app (bench/lib/app.ts).
+//
+//   direct      the desk's own port on loopback, plain HTTP (the baseline: no tunnel at all)
+//   relay       visitor ─TLS (SNI <name>.tunnel.example.test)→ `porthole relay` (passthrough)
+//               → the desk's outbound tunnel → TLS terminated in the desk
+//   ssh-aes/…   visitor ─plain HTTP→ sshd's -R port → ssh (aes128-gcm / chacha20-poly1305) → desk port
+//   socat       visitor ─plain HTTP→ socat (one TCP hop) → desk port: the floor of any relay
+//
+// The relay visitor speaks TLS to the desk's URL as a real one would; the ssh and socat
+// visitors send plain HTTP through the tunnel (their hop is encrypted by ssh, or not at all),
+// which favours them: they pay no visitor TLS. Measured: bulk MB/s (curl, BENCH_BYTES, default
+// 1 GiB), req/s and p50/p99 at 1 and 50 connections (bench/lib/tunnel-load.ts: wrk cannot set
+// SNI apart from the address it dials), relay and desk RSS after the load. Medians of BENCH_RUNS
+// (default 3; --quick: 1 run, short loads). A report, never a test: a MISS keeps exit code 0.
+//
+// Bounded: a watchdog ends the run; every child is stopped by PID at the end, on error and on
+// SIGINT/SIGTERM, and the temp dir is removed.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { generateToken } from '../src/index.js';
+import { createCertificate } from '../src/tls/x509.js';
+import { type Proc, ProcessSet, readFirstLine } from './lib/procs.js';
+import { median } from './lib/report.js';
+import { type LoadResult, type LoadTarget, runLoad } from './lib/tunnel-load.js';
+import { createdPrivsepDir, startSocat, startSshd, startSshTunnel } from './lib/tunnel-peers.js';
+
+const ROOT = new URL('../', import.meta.url).pathname;
+const DOMAIN = 'tunnel.example.test';
+const NAME = 'bench';
+const HOST = `${NAME}.${DOMAIN}`;
+const READY_MS = 20_000;
+
+type TargetId = 'direct' | 'relay' | 'ssh-aes' | 'ssh-chacha' | 'socat';
+const LABELS: Record<TargetId, string> = {
+  direct: 'direct (desk port, plain HTTP)',
+  relay: 'porthole relay (TLS to desk)',
+  'ssh-aes': 'ssh -R aes128-gcm',
+  'ssh-chacha': 'ssh -R chacha20-poly1305',
+  socat: 'socat one hop (plain)',
+};
+
+interface Target {
+  id: TargetId;
+  load: LoadTarget;
+}
+
+interface Sample {
+  c1: LoadResult;
+  c50: LoadResult;
+  bulk: number;
+}
+
+// ---- settings ---------------------------------------------------------------------------
+const argv = process.argv.slice(2);
+const unknownArg = argv.find((a) => a !== '--quick');
+if (unknownArg) throw new Error(`unknown argument ${unknownArg} (only --quick; the rest is BENCH_* variables)`);
+const quick = argv.includes('--quick') || process.env['BENCH_QUICK'] === '1';
+function num(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v <= 0) throw new Error(`invalid ${name}=${raw}: expected a positive whole number`);
+  return v;
+}
+const RUNS = num('BENCH_RUNS', quick ? 1 : 3);
+const BYTES = num('BENCH_BYTES', quick ? 256 * 1024 ** 2 : 1024 ** 3);
+const SECONDS = num('BENCH_SECONDS', quick ? 2 : 5);
+const WARMUP = 1;
+
+// ---- lifecycle --------------------------------------------------------------------------
+const dir = mkdtempSync(join(tmpdir(), 'porthole-bench-tunnel-'));
+const procs = new ProcessSet(dir);
+let cleaning: Promise<void> | undefined;
+let stopping = false;
+
+function removePrivsep(): void {
+  if (!createdPrivsepDir) return;
+  try {
+    rmdirSync('/run/sshd');
+  } catch {
+    // Not empty or gone: leave it.
+  }
+}
+
+function cleanup(): Promise<void> {
+  cleaning ??= procs.stopAll().finally(() => {
+    rmSync(dir, { recursive: true, force: true });
+    removePrivsep();
+  });
+  return cleaning;
+}
+
+async function abort(reason: string, code: number): Promise<never> {
+  stopping = true;
+  process.stderr.write(`\nbench: ${reason}; stopping…\n`);
+  await cleanup();
+  process.exit(code);
+}
+
+process.once('SIGINT', () => void abort('interrupted', 130));
+process.once('SIGTERM', () => void abort('terminated', 143));
+process.once('exit', () => {
+  procs.killAllNow();
+  rmSync(dir, { recursive: true, force: true });
+  removePrivsep();
+});
+
+const log = (msg: string) => process.stderr.write(`${msg}\n`);
+
+/** Our environment without porthole's own variables or NODE_OPTIONS. */
+function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.startsWith('PORTHOLE_') && !k.startsWith('BENCH_') && k !== 'NODE_OPTIONS') env[k] = v;
+  }
+  return { ...env, ...extra };
+}
+
+/** Every JSON line a process prints, and a bounded wait for one matching `pred`. */
+function watchEvents(proc: Proc): (pred: (e: Record<string, unknown>) => boolean, timeoutMs: number) => Promise<Record<string, unknown>> {
+  const seen: Record<string, unknown>[] = [];
+  const waiters = new Set<() => void>();
+  createInterface({ input: proc.child.stdout! }).on('line', (line) => {
+    try {
+      seen.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      return;
+    }
+    for (const w of waiters) w();
+  });
+  return (pred, timeoutMs) =>
+    new Promise((resolve, reject) => {
+      const check = () => {
+        const hit = seen.find(pred);
+        if (!hit) return;
+        done();
+        resolve(hit);
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`${proc.name}: event not seen after ${timeoutMs} ms:\n${proc.tail()}`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        waiters.delete(check);
+      };
+      waiters.add(check);
+      void proc.exited.then((code) => {
+        if (!waiters.has(check)) return;
+        done();
+        reject(new Error(`${proc.name} exited (${code}):\n${proc.tail()}`));
+      });
+      check();
+    });
+}
+
+function rssMiB(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+// ---- setup ------------------------------------------------------------------------------
+function ensureDist(): void {
+  if (existsSync(join(ROOT, 'dist/index.js'))) return;
+  log('dist/ missing: building (npx tsc -p tsconfig.build.json)…');
+  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit', timeout: 180_000 });
+  if (r.status !== 0) throw new Error('build failed');
+}
+
+function writePki(): { caFile: string; caPem: string; relayCert: string; relayKey: string; deskCert: string; deskKey: string } {
+  const d = join(dir, 'pki');
+  mkdirSync(d, { mode: 0o700 });
+  const write = (name: string, text: string, mode = 0o644) => {
+    const p = join(d, name);
+    writeFileSync(p, text, { mode });
+    return p;
+  };
+  const ca = createCertificate({ commonName: 'porthole bench CA', isCA: true });
+  const relay = createCertificate({ commonName: DOMAIN, dnsNames: [DOMAIN], issuer: ca });
+  const desk = createCertificate({ commonName: HOST, dnsNames: [HOST], issuer: ca });
+  return {
+    caFile: write('ca.pem', ca.certPem),
+    caPem: ca.certPem,
+    relayCert: write('relay.pem', relay.certPem),
+    relayKey: write('relay-key.pem', relay.keyPem, 0o600),
+    deskCert: write('desk.pem', desk.certPem),
+    deskKey: write('desk-key.pem', desk.keyPem, 0o600),
+  };
+}
+
+const porthole = (args: string[]) => [join(ROOT, 'bin/porthole.js'), ...args];
+
+async function startAll(bearer: string) {
+  const appProc = procs.spawn('app', process.execPath, ['--import', 'tsx', join(ROOT, 'bench/lib/app-process.ts')], {
+    cwd: ROOT,
+    env: childEnv({ BENCH_APP_MODE: 'bare' }),
+    pipeStdout: true,
+  });
+  const appPort = (JSON.parse(await readFirstLine(appProc, READY_MS)) as { port: number }).port;
+  const pki = writePki();
+
+  const relayHome = join(dir, 'relay-home');
+  mkdirSync(relayHome);
+  const relay = procs.spawn(
+    'relay',
+    process.execPath,
+    porthole(['relay', '--domain', DOMAIN, '--listen', '127.0.0.1:0', '--cert', pki.relayCert, '--key', pki.relayKey, '--store', join(relayHome, 'store'), '--json']),
+    { cwd: ROOT, env: childEnv({ PORTHOLE_HOME: relayHome }), pipeStdout: true },
+  );
+  const relayPort = (await watchEvents(relay)((e) => typeof e['port'] === 'number', READY_MS))['port'] as number;
+
+  const deskHome = join(dir, 'desk-home');
+  mkdirSync(deskHome);
+  writeFileSync(
+    join(deskHome, 'porthole.toml'),
+    [
+      '[tunnel]',
+      `relay = "${DOMAIN}:${relayPort}"`,
+      'connect_address = "127.0.0.1"',
+      `subdomain = "${NAME}"`,
+      `ca = "${pki.caFile}"`,
+      `tls_cert = "${pki.deskCert}"`,
+      `tls_key = "${pki.deskKey}"`,
+      '',
+    ].join('\n'),
+  );
+  const desk = procs.spawn(
+    'desk',
+    process.execPath,
+    porthole(['serve', '--target', `http://127.0.0.1:${appPort}`, '--host', '127.0.0.1', '--port', '0', '--json', '--no-loopback-exempt']),
+    // The token through the environment, never argv.
+    { cwd: ROOT, env: childEnv({ PORTHOLE_HOME: deskHome, PORTHOLE_AUTH_TOKEN: bearer }), pipeStdout: true },
+  );
+  const deskEvents = watchEvents(desk);
+  const deskPort = (await deskEvents((e) => e['event'] === 'listening', READY_MS))['port'] as number;
+  const start = procs.spawn('tunnel-start', process.execPath, porthole(['tunnel', 'start', '--accept-risk', '--json']), {
+    cwd: ROOT,
+    env: childEnv({ PORTHOLE_HOME: deskHome }),
+  });
+  const guard = setTimeout(() => void procs.stop(start), READY_MS);
+  const code = await start.exited;
+  clearTimeout(guard);
+  if (code !== 0) throw new Error(`porthole tunnel start exited (${code}):\n${start.tail()}`);
+  await deskEvents((e) => e['event'] === 'tunnel' && e['state'] === 'online', READY_MS);
+
+  const sshd = await startSshd(procs, dir);
+  const sshAes = await startSshTunnel(procs, sshd, 'aes128-gcm@openssh.com', deskPort);
+  const sshChacha = await startSshTunnel(procs, sshd, 'chacha20-poly1305@openssh.com', deskPort);
+  const socat = await startSocat(procs, deskPort);
+
+  const plain = (port: number): LoadTarget => ({ port, bearer, path: '/' });
+  const targets: Target[] = [
+    { id: 'direct', load: plain(deskPort) },
+    { id: 'relay', load: { port: relayPort, bearer, path: '/', tls: { servername: HOST, ca: pki.caPem } } },
+    { id: 'ssh-aes', load: plain(sshAes.port) },
+    { id: 'ssh-chacha', load: plain(sshChacha.port) },
+    { id: 'socat', load: plain(socat.port) },
+  ];
+  return { targets, relay, desk, caFile: pki.caFile };
+}
+
+// ---- measuring --------------------------------------------------------------------------
+async function bulk(t: LoadTarget, caFile: string, bytes: number): Promise<number> {
+  const headerFile = join(dir, 'curl-headers.txt');
+  writeFileSync(headerFile, `Authorization: Bearer ${t.bearer}\n`, { mode: 0o600 });
+  const url = t.tls ? `https://${t.tls.servername}:${t.port}/stream?bytes=${bytes}` : `http://127.0.0.1:${t.port}/stream?bytes=${bytes}`;
+  // Bounded by --max-time: ≥ 20 MB/s is far below any path here.
+  const maxTime = Math.max(30, Math.ceil(bytes / 20e6));
+  const args = ['-sS', '--fail', '-H', `@${headerFile}`, '-o', '/dev/null', '-w', '%{speed_download} %{size_download}', '--max-time', String(maxTime)];
+  if (t.tls) args.push('--resolve', `${t.tls.servername}:${t.port}:127.0.0.1`, '--cacert', caFile);
+  args.push(url);
+  const proc = procs.spawn('curl', 'curl', args, { pipeStdout: true });
+  let out = '';
+  proc.child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const code = await proc.exited;
+  if (code !== 0) throw new Error(`curl exited (${code}) for ${url}:\n${proc.tail()}`);
+  const [speed, size] = out.trim().split(/\s+/).map(Number);
+  if (size !== bytes || !speed) throw new Error(`curl got ${size} of ${bytes} bytes from ${url}`);
+  return speed / 1e6;
+}
+
+async function measure(t: Target, caFile: string): Promise<Sample> {
+  await runLoad(t.load, 1, WARMUP);
+  const c1 = await runLoad(t.load, 1, SECONDS);
+  await runLoad(t.load, 50, WARMUP);
+  const c50 = await runLoad(t.load, 50, SECONDS);
+  await bulk(t.load, caFile, Math.min(BYTES, 64 * 1024 ** 2));
+  const mbs = await bulk(t.load, caFile, BYTES);
+  return { c1, c50, bulk: mbs };
+}
+
+/** Why a sample is not clean: non-2xx answers, socket errors, requests left hanging. */
+function bad(s: Sample): boolean {
+  return [s.c1, s.c50].some((r) => r.non2xx + r.errors + r.stuck > 0);
+}
+
+// ---- report -----------------------------------------------------------------------------
+interface Row {
+  id: TargetId;
+  bulk: number;
+  rps1: number;
+  p50_1: number;
+  p99_1: number;
+  rps50: number;
+  p50_50: number;
+  p99_50: number;
+  flagged: number;
+}
+
+const fmt = {
+  int: (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '–'),
+  ms: (v: number) => (!Number.isFinite(v) ? '–' : v < 1 ? v.toFixed(3) : v < 10 ? v.toFixed(2) : v.toFixed(1)),
+  x: (a: number, b: number | undefined) => (b === undefined || !Number.isFinite(a) || !(b > 0) ? '–' : `${(a / b).toFixed(2)}×`),
+};
+
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  return [line(head), rule, ...rows.map(line)].join('\n');
+}
+
+function report(rows: Row[], rss: { relay: number; desk: number }): string {
+  const ssh = rows.find((r) => r.id === 'ssh-aes');
+  const chacha = rows.find((r) => r.id === 'ssh-chacha');
+  const direct = rows.find((r) => r.id === 'direct');
+  const relay = rows.find((r) => r.id === 'relay');
+  const figures = table(
+    ['path', 'bulk MB/s', 'req/s @1', 'p50/p99 @1 (ms)', 'req/s @50', 'p50/p99 @50 (ms)', 'bulk ×ssh', 'req/s @50 ×ssh'],
+    rows.map((r) => [
+      LABELS[r.id] + (r.flagged > 0 ? ' (!)' : ''),
+      fmt.int(r.bulk),
+      fmt.int(r.rps1),
+      `${fmt.ms(r.p50_1)} / ${fmt.ms(r.p99_1)}`,
+      fmt.int(r.rps50),
+      `${fmt.ms(r.p50_50)} / ${fmt.ms(r.p99_50)}`,
+      fmt.x(r.bulk, ssh?.bulk),
+      fmt.x(r.rps50, ssh?.rps50),
+    ]),
+  );
+  const sshBulk = Math.max(ssh?.bulk ?? Number.NaN, chacha?.bulk ?? Number.NaN);
+  const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
+  const added = (relay?.p50_1 ?? Number.NaN) - (direct?.p50_1 ?? Number.NaN);
+  const goals = [
+    `  ${verdict((relay?.bulk ?? 0) >= 1.5 * sshBulk)}  bulk ≥ 1.5× ssh -R fastest cipher: ${fmt.int(relay?.bulk ?? Number.NaN)} vs 1.5 × ${fmt.int(sshBulk)} MB/s (${fmt.x(relay?.bulk ?? Number.NaN, sshBulk)})`,
+    `  ${verdict((relay?.rps50 ?? 0) >= 1.5 * (ssh?.rps50 ?? Number.NaN))}  req/s @50 ≥ 1.5× ssh -R (aes128-gcm): ${fmt.int(relay?.rps50 ?? Number.NaN)} vs 1.5 × ${fmt.int(ssh?.rps50 ?? Number.NaN)} (${fmt.x(relay?.rps50 ?? Number.NaN, ssh?.rps50)})`,
+    `  ${verdict(added < 0.3)}  added p50 @1 < 0.3 ms vs direct: ${fmt.ms(added)} ms (${fmt.ms(relay?.p50_1 ?? Number.NaN)} vs ${fmt.ms(direct?.p50_1 ?? Number.NaN)})`,
+    `  ${verdict(rss.relay <= 100)}  relay RSS ≤ 100 MiB after the load: ${rss.relay.toFixed(1)} MiB`,
+    `  ${verdict(rss.desk <= 120)}  desk RSS ≤ 120 MiB after the load: ${rss.desk.toFixed(1)} MiB`,
+  ];
+  const flagged = rows.filter((r) => r.flagged > 0).map((r) => `  (!) ${LABELS[r.id]}: ${r.flagged} run(s) with non-2xx answers, socket errors or stuck requests`);
+  return [figures, '', 'goals (from issue 3; medians, RSS = largest seen after a relay run):', ...goals, ...flagged].join('\n');
+}
+
+// ---- main -------------------------------------------------------------------------------
+async function main(): Promise<void> {
+  const perTarget = 4 * WARMUP + 2 * SECONDS + (BYTES * 1.2) / 50e6 + 5;
+  const budget = 120 + RUNS * 5 * perTarget * 2;
+  const watchdog = setTimeout(() => void abort(`over the time budget (${Math.round(budget)} s)`, 1), budget * 1000);
+  ensureDist();
+  const git = spawnSync('git', ['-C', ROOT, 'describe', '--always', '--dirty'], { encoding: 'utf8' }).stdout?.trim() || 'unknown';
+  const sshVersion = spawnSync('ssh', ['-V'], { encoding: 'utf8' }).stderr.trim();
+  const head = [
+    `porthole relay tunnel benchmark — ${new Date().toISOString()} (git ${git})`,
+    `machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}), node ${process.version}, ${sshVersion}`,
+    `load: node closed-loop generator, 1 and 50 connections, ${WARMUP} s warm-up + ${SECONDS} s; bulk ${(BYTES / 1024 ** 2).toFixed(0)} MiB via curl; ` +
+      `${RUNS} run(s), medians${quick ? ' (QUICK: indicative only)' : ''}`,
+    'desk: porthole serve (auth on, --no-loopback-exempt) → bench app; every request carries the bearer',
+  ].join('\n');
+  log(`${head}\ntemp dir ${dir}\n`);
+
+  const bearer = generateToken();
+  const { targets, relay, desk, caFile } = await startAll(bearer);
+  log(`ready: ${targets.map((t) => `${t.id} :${t.load.port}`).join(', ')}`);
+
+  const samples = new Map<TargetId, Sample[]>(targets.map((t) => [t.id, []]));
+  const rss = { relay: 0, desk: 0 };
+  for (let run = 0; run < RUNS; run++) {
+    const order = targets.map((_, i) => targets[(i + run) % targets.length]!);
+    for (const t of order) {
+      const s = await measure(t, caFile);
+      samples.get(t.id)!.push(s);
+      if (t.id === 'relay') {
+        rss.relay = Math.max(rss.relay, rssMiB(relay.child.pid));
+        rss.desk = Math.max(rss.desk, rssMiB(desk.child.pid));
+      }
+      log(
+        `run ${run + 1}/${RUNS} ${LABELS[t.id].padEnd(32)} @1 ${Math.round(s.c1.rps)} req/s p50 ${s.c1.p50Ms.toFixed(3)} ms | ` +
+          `@50 ${Math.round(s.c50.rps)} req/s p99 ${s.c50.p99Ms.toFixed(2)} ms | bulk ${Math.round(s.bulk)} MB/s` +
+          (bad(s) ? ` | ERRORS @1 ${s.c1.non2xx}/${s.c1.errors}/${s.c1.stuck} @50 ${s.c50.non2xx}/${s.c50.errors}/${s.c50.stuck} (non-2xx/errors/stuck)` : ''),
+      );
+    }
+  }
+  clearTimeout(watchdog);
+  await cleanup();
+
+  const rows: Row[] = targets.map((t) => {
+    const ss = samples.get(t.id)!;
+    return {
+      id: t.id,
+      bulk: median(ss.map((s) => s.bulk)),
+      rps1: median(ss.map((s) => s.c1.rps)),
+      p50_1: median(ss.map((s) => s.c1.p50Ms)),
+      p99_1: median(ss.map((s) => s.c1.p99Ms)),
+      rps50: median(ss.map((s) => s.c50.rps)),
+      p50_50: median(ss.map((s) => s.c50.p50Ms)),
+      p99_50: median(ss.map((s) => s.c50.p99Ms)),
+      flagged: ss.filter((s) => bad(s)).length,
+    };
+  });
+  process.stdout.write(['', head, '', report(rows, rss), ''].join('\n'));
+}
+
+main().catch(async (err: unknown) => {
+  if (stopping) return;
+  await abort(err instanceof Error ? (err.stack ?? err.message) : String(err), 1);
+});
