@@ -32,6 +32,8 @@ export interface RelayLimits {
   maxDesks?: number;
   /** Registration attempts per source address per minute. Default 10. */
   registrationsPerMinute?: number;
+  /** A visitor connection with no bytes either way for this long is closed. Default 10 min. */
+  visitorIdleMs?: number;
   /** Mux liveness: ping interval and dead-link timeout. Defaults 5 s / 10 s. */
   pingIntervalMs?: number;
   deadAfterMs?: number;
@@ -87,6 +89,7 @@ const DEFAULTS = {
   maxStreamsPerDesk: 512,
   maxDesks: 1000,
   registrationsPerMinute: 10,
+  visitorIdleMs: 600_000,
   pingIntervalMs: 5_000,
   deadAfterMs: 10_000,
 };
@@ -185,6 +188,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       return false;
     }
     if (first) stream.write(first);
+    // Idle in both directions: the raw socket sees every byte either way, TLS or not.
+    remote.setTimeout(limits.visitorIdleMs, () => {
+      visitor.destroy();
+      stream.destroy();
+    });
     visitor.pipe(stream).pipe(visitor);
     visitor.resume();
     const kill = () => {

@@ -77,3 +77,44 @@ test('a relay off loopback without a secret, or with the dev secret, refuses to 
   });
   await assert.rejects(startRelay({ ...base, host: '127.0.0.1', registrationSecret: 'short' }), { code: 'REGISTRATION_DENIED' });
 });
+
+test('an idle visitor connection is closed; the desk link stays up', async () => {
+  const r = await startRelay({
+    domain: DOMAIN,
+    host: '127.0.0.1',
+    port: 0,
+    certPem: cert.certPem,
+    keyPem: cert.keyPem,
+    registrationSecret: 'a-registration-secret-0123',
+    storeDir: tmp(),
+    limits: { visitorIdleMs: 300 },
+  });
+  try {
+    const streams: import('node:stream').Duplex[] = [];
+    const link = (await connectOnce({
+      relay: `${DOMAIN}:${r.port}`,
+      connectAddress: '127.0.0.1',
+      subdomain: 'idler',
+      ca: ca.certPem,
+      identity: identity(),
+      secret: 'a-registration-secret-0123',
+      onStream: () => {},
+    })) as { session: import('node:events').EventEmitter & { close(): void; streamCount: number } };
+    link.session.on('stream', (s: import('node:stream').Duplex) => {
+      streams.push(s);
+      s.resume();
+      s.on('error', () => {});
+    });
+    const { connect } = await import('node:tls');
+    const visitor = connect({ host: '127.0.0.1', port: r.port, servername: `idler.${DOMAIN}`, ca: ca.certPem });
+    visitor.on('error', () => {});
+    const t0 = Date.now();
+    await new Promise((resolve) => visitor.once('close', resolve));
+    assert.ok(Date.now() - t0 < 10_000);
+    assert.equal(streams.length, 1, 'the visitor reached the desk as one stream');
+    assert.equal(r.desks().length, 1, 'the desk is still online');
+    link.session.close();
+  } finally {
+    await r.close();
+  }
+});
