@@ -8,14 +8,14 @@
 //
 // Bounded: a watchdog ends the run if it overruns its estimate; every child is stopped by
 // PID at the end, on error and on SIGINT/SIGTERM, and the temp dir is removed.
-import { mkdtempSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { statSync, writeFileSync, readdirSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { generateToken } from '../src/index.js';
 import { foreignLoad, snapshot } from './lib/background.js';
 import { toolVersion } from './lib/peers.js';
-import { ProcessSet } from './lib/procs.js';
+import { startBenchRun } from './lib/run.js';
 import {
   FOREIGN_LIMIT,
   figuresTable,
@@ -39,31 +39,8 @@ const TYPICAL_STREAM = 500e6;
 const SLOW_STREAM = 100e6;
 
 const settings = readSettings(process.argv.slice(2), process.env);
-const dir = mkdtempSync(join(tmpdir(), 'porthole-bench-'));
-const procs = new ProcessSet(dir);
-let cleaning: Promise<void> | undefined;
-
-function cleanup(): Promise<void> {
-  cleaning ??= procs.stopAll().finally(() => rmSync(dir, { recursive: true, force: true }));
-  return cleaning;
-}
-
-let stopping = false;
-
-async function abort(reason: string, code: number): Promise<never> {
-  stopping = true;
-  process.stderr.write(`\nbench: ${reason}; stopping…\n`);
-  await cleanup();
-  process.exit(code);
-}
-
-process.once('SIGINT', () => void abort('interrupted', 130));
-process.once('SIGTERM', () => void abort('terminated', 143));
-// Last resort if something exits the process without cleanup (e.g. an uncaught throw).
-process.once('exit', () => {
-  procs.killAllNow();
-  rmSync(dir, { recursive: true, force: true });
-});
+const run = startBenchRun('porthole-bench-');
+const { dir, procs, cleanup, abort } = run;
 
 /** Expected duration on a quiet machine; `worst` adds every allowed wait for quiet. */
 function estimateSeconds(s: Settings, worst = false): number {
@@ -220,6 +197,6 @@ async function main(): Promise<void> {
 
 main().catch(async (err: unknown) => {
   // Once stopping, a failure is only the load generator being killed under us.
-  if (stopping) return;
+  if (run.stopping) return;
   await abort(err instanceof Error ? (err.stack ?? err.message) : String(err), 1);
 });

@@ -18,13 +18,14 @@
 // Bounded: a watchdog ends the run; every child is stopped by PID at the end, on error and on
 // SIGINT/SIGTERM, and the temp dir is removed.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { generateToken } from '../src/index.js';
 import { createCertificate } from '../src/tls/x509.js';
-import { type Proc, ProcessSet, readFirstLine } from './lib/procs.js';
+import { type Proc, readFirstLine } from './lib/procs.js';
+import { startBenchRun } from './lib/run.js';
 import { median } from './lib/report.js';
 import { type LoadResult, type LoadTarget, runLoad } from './lib/tunnel-load.js';
 import { createdPrivsepDir, startSocat, startSshd, startSshTunnel } from './lib/tunnel-peers.js';
@@ -73,11 +74,6 @@ const SECONDS = num('BENCH_SECONDS', quick ? 2 : 5);
 const WARMUP = 1;
 
 // ---- lifecycle --------------------------------------------------------------------------
-const dir = mkdtempSync(join(tmpdir(), 'porthole-bench-tunnel-'));
-const procs = new ProcessSet(dir);
-let cleaning: Promise<void> | undefined;
-let stopping = false;
-
 function removePrivsep(): void {
   if (!createdPrivsepDir) return;
   try {
@@ -87,28 +83,8 @@ function removePrivsep(): void {
   }
 }
 
-function cleanup(): Promise<void> {
-  cleaning ??= procs.stopAll().finally(() => {
-    rmSync(dir, { recursive: true, force: true });
-    removePrivsep();
-  });
-  return cleaning;
-}
-
-async function abort(reason: string, code: number): Promise<never> {
-  stopping = true;
-  process.stderr.write(`\nbench: ${reason}; stopping…\n`);
-  await cleanup();
-  process.exit(code);
-}
-
-process.once('SIGINT', () => void abort('interrupted', 130));
-process.once('SIGTERM', () => void abort('terminated', 143));
-process.once('exit', () => {
-  procs.killAllNow();
-  rmSync(dir, { recursive: true, force: true });
-  removePrivsep();
-});
+const run = startBenchRun('porthole-bench-tunnel-', removePrivsep);
+const { dir, procs, cleanup, abort } = run;
 
 const log = (msg: string) => process.stderr.write(`${msg}\n`);
 
@@ -422,6 +398,6 @@ async function main(): Promise<void> {
 }
 
 main().catch(async (err: unknown) => {
-  if (stopping) return;
+  if (run.stopping) return;
   await abort(err instanceof Error ? (err.stack ?? err.message) : String(err), 1);
 });
