@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { PortholeError } from '../errors.js';
 import { startRelay, type Relay } from '../relay/server.js';
 import { readSecretFile } from '../util/fs.js';
+import { parseHostPort } from '../util/host-port.js';
 import { homePaths, type CliContext } from './context.js';
 
 export interface RelayFlags {
@@ -19,17 +20,12 @@ export interface RelayFlags {
   json?: boolean;
 }
 
-function hostPort(flag: string, value: string): { host: string; port: number } {
-  const m = /^(\[[^\]]+\]|[^:]*):(\d{1,5})$/.exec(value);
-  if (!m || Number(m[2]) > 65535) throw new PortholeError('INVALID_ARGUMENT', `invalid ${flag} ${value}: expected HOST:PORT`);
-  return { host: m[1]!.replace(/^\[|\]$/g, '') || '0.0.0.0', port: Number(m[2]) };
-}
 
 export async function relayCommand(ctx: CliContext, f: RelayFlags): Promise<{ relay: Relay; stop(): Promise<void> }> {
   if (!f.cert || !f.key) {
     throw new PortholeError('INVALID_ARGUMENT', `--cert and --key are required: a certificate for the relay's own name (${f.domain})`);
   }
-  const { host, port } = hostPort('--listen', f.listen ?? '127.0.0.1:7443');
+  const { host, port } = parseHostPort(f.listen ?? '127.0.0.1:7443', '--listen', true);
   const keyPem = readSecretFile(f.key);
   if (keyPem === undefined) throw new PortholeError('SECRET_FILE_UNREADABLE', `key file ${f.key} does not exist`);
   let secret = ctx.env['PORTHOLE_RELAY_REGISTRATION_SECRET'] || undefined;
@@ -41,7 +37,7 @@ export async function relayCommand(ctx: CliContext, f: RelayFlags): Promise<{ re
     domain: f.domain,
     host,
     port,
-    ...(f.httpListen ? { http: hostPort('--http-listen', f.httpListen) } : {}),
+    ...(f.httpListen ? { http: parseHostPort(f.httpListen, '--http-listen', true) } : {}),
     certPem: readFileSync(f.cert, 'utf8'),
     keyPem,
     registrationSecret: secret,

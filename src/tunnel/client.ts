@@ -19,6 +19,7 @@ import {
   type HandshakeMessage,
 } from '../protocol/handshake.js';
 import { createMuxSession, type MuxSession } from '../protocol/mux/index.js';
+import { parseHostPort } from '../util/host-port.js';
 import type { DeskIdentity } from './identity.js';
 
 export interface VisitorMeta {
@@ -66,15 +67,6 @@ export interface TunnelClient extends EventEmitter {
 /** Errors after which retrying cannot help until something changes (config, secret, name). */
 const PERMANENT = new Set(['REGISTRATION_DENIED', 'SUBDOMAIN_TAKEN', 'SUBDOMAIN_HELD', 'SUBDOMAIN_INVALID']);
 
-export function parseRelayAddress(relay: string): { host: string; port: number } {
-  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(relay.trim());
-  const port = m ? Number(m[2]) : Number.NaN;
-  if (!m || port < 1 || port > 65535) {
-    throw new PortholeError('INVALID_ARGUMENT', `invalid relay address "${relay}": expected HOST:PORT`);
-  }
-  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
-}
-
 interface Link {
   socket: TLSSocket;
   session: MuxSession;
@@ -85,7 +77,7 @@ interface Link {
 
 /** One attempt: TLS, challenge, register, registered → a live multiplexed link. */
 export function connectOnce(o: TunnelClientOptions, kind: 'register' | 'release' = 'register'): Promise<Link | { released: string | null }> {
-  const { host, port } = parseRelayAddress(o.relay);
+  const { host, port } = parseHostPort(o.relay, 'relay address');
   const relayName = host.toLowerCase();
   return new Promise((resolve, reject) => {
     const socket = tlsConnect({
