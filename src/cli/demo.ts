@@ -7,6 +7,7 @@ import { listenGateway } from '../gateway/listen.js';
 import { chooseConnectUrl, isRemoteBind } from '../gateway/connect-url.js';
 import { resolveHome } from '../secrets/paths.js';
 import { startDemoTunnel } from '../demo/tunnel.js';
+import { selfCommand, shellJoin, shellQuote } from '../util/shell.js';
 import { renderBanner } from './banner.js';
 import type { CliContext } from './context.js';
 
@@ -64,8 +65,8 @@ export async function demoCommand(ctx: CliContext, opts: { host?: string; port?:
     if (s.state !== 'online') return;
     const u = new URL(s.url);
     const curl =
-      `curl --cacert ${demoTunnel.caFile} --resolve ${u.hostname}:${u.port}:127.0.0.1 ` +
-      `-H "Authorization: Bearer $(PORTHOLE_HOME=${gateway.paths.home} npx porthole token show)" ${s.url}/api/whoami`;
+      `curl --cacert ${shellQuote(demoTunnel.caFile)} --resolve ${u.hostname}:${u.port}:127.0.0.1 ` +
+      `-H "Authorization: Bearer $(PORTHOLE_HOME=${shellQuote(gateway.paths.home)} ${shellJoin([...selfCommand(), 'token', 'show'])})" ${s.url}/api/whoami`;
     if (opts.json) ctx.stdout.write(`${JSON.stringify({ event: 'tunnel', ...s, caFile: demoTunnel.caFile, curl })}\n`);
     ctx.stderr.write(
       `\nRelay tunnel (an embedded relay on loopback, a throwaway CA): the desk is online at\n  ${s.url}\n` +

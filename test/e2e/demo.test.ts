@@ -91,6 +91,9 @@ test('the demo tunnel: the printed curl line reaches the app through the embedde
   assert.equal(e['url'], `https://demo.tunnel.porthole.test:${new URL(e['url'] as string).port}`);
   const banner = await served.waitForStderr(/curl --cacert/);
   assert.ok(banner.includes(e['curl'] as string), 'the banner shows the same curl line');
+  // Never `npx porthole`: outside a project that depends on porthole it fetches whatever the
+  // registry calls "porthole"; in this checkout it reinstalls it (its `prepare` wipes dist/).
+  assert.doesNotMatch(e['curl'] as string, /\bnpx\b/);
   // Run exactly the printed line, in the checkout, as a new user would.
   const { execFile } = await import('node:child_process');
   const out = await new Promise<string>((resolve, reject) => {
