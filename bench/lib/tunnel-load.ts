@@ -18,6 +18,8 @@ export interface LoadTarget {
   tls?: { servername: string; ca: string };
   bearer: string;
   path: string;
+  /** Host header for plain targets that route by it (localtunnel); default 127.0.0.1:port. */
+  host?: string;
 }
 
 export interface LoadResult {
@@ -50,7 +52,7 @@ function connect(t: LoadTarget): Promise<net.Socket> {
 
 /** Runs `connections` closed loops for `seconds` and returns req/s and latency percentiles. */
 export async function runLoad(t: LoadTarget, connections: number, seconds: number): Promise<LoadResult> {
-  const host = t.tls ? `${t.tls.servername}:${t.port}` : `127.0.0.1:${t.port}`;
+  const host = t.tls ? `${t.tls.servername}:${t.port}` : (t.host ?? `127.0.0.1:${t.port}`);
   const request = Buffer.from(`GET ${t.path} HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${t.bearer}\r\n\r\n`);
   const latencies: number[] = [];
   let non2xx = 0;
