@@ -26,6 +26,7 @@ if (files.length === 0) {
 const r = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=120000', ...files],
-  { stdio: 'inherit', cwd: root },
+  // In-process tests keep secrets in files, never in the developer's real OS keyring.
+  { stdio: 'inherit', cwd: root, env: { ...process.env, PORTHOLE_SECRET_STORE: process.env.PORTHOLE_SECRET_STORE || 'file' } },
 );
 process.exit(r.status ?? 1);

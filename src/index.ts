@@ -18,3 +18,8 @@ export type { PortholeConfig } from './config/schema.js';
 export { generateToken, TOKEN_PREFIX, CODE_PREFIX } from './secrets/token.js';
 export { resolveHome, statePaths } from './secrets/paths.js';
 export type { StatePaths } from './secrets/paths.js';
+export { ControlMethodError } from './control/methods.js';
+export type { MethodContext, MethodHandler, MethodOptions } from './control/methods.js';
+export type { ControlPlane } from './control/server.js';
+export { createCertificate, certificatePins } from './tls/x509.js';
+export type { CertificatePins } from './tls/x509.js';

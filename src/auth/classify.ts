@@ -14,6 +14,32 @@ export interface Ingress {
   client: string;
   /** The brute-force key (DESIGN §3.2). */
   key: string;
+  /**
+   * `trusted-proxy` only: the proxy's headers named no client address outside the trusted
+   * proxies (none, empty, junk, or only proxy hops). `client` and `key` are then the peer's;
+   * trusted-proxy auth refuses such a request (fail closed, CLIENT_ADDRESS_UNKNOWN).
+   */
+  clientUnknown?: true;
+  /** `tailscale` only: what porthole's Tailscale listener established (src/tailscale/peer.ts). */
+  tailscale?: TailscalePeer;
+}
+
+/**
+ * A request that arrived on the dedicated listener porthole points Tailscale Serve at, as
+ * verified there: one X-Forwarded-For address, and for tailnet traffic the login
+ * `tailscale whois` gives for it — never what the headers claim.
+ */
+export interface TailscalePeer {
+  /** The client: a tailnet address, or for Funnel the public address Tailscale saw. */
+  address: string;
+  /** Funnel (public internet) traffic: never an identity. */
+  funnel: boolean;
+  /** The login whois names; undefined for Funnel and for tagged nodes. */
+  login: string | undefined;
+  /** `login` is in [tailscale] allow_users: may skip the credential. */
+  allowed: boolean;
+  /** Tailscale terminated TLS (X-Forwarded-Proto: https). */
+  secure: boolean;
 }
 
 export interface ClassifyContext {
@@ -25,6 +51,10 @@ export interface ClassifyContext {
   /** Browser request from another site (origin.ts). */
   crossSite: boolean;
   isTrustedProxy: (addr: string | undefined) => boolean;
+  /** auth.trusted_proxy.use_x_real_ip: a trusted proxy's X-Real-IP names the client (X-Forwarded-For is then not walked). */
+  useXRealIp?: boolean;
+  /** Set only for requests on porthole's Tailscale listener, already verified there. */
+  tailscale?: TailscalePeer | undefined;
 }
 
 /** True if any header a proxy adds to describe the original client is present. */
@@ -59,23 +89,45 @@ function forwardedFor(headers: IncomingHttpHeaders): (string | undefined)[] {
   return joined.split(',').map(forwardedAddress);
 }
 
+/**
+ * The client behind a trusted proxy, or undefined when its headers name none. X-Forwarded-For
+ * is walked right to left (each proxy appends the address it saw): the first entry that is not
+ * a trusted proxy is the client; entries left of it are the client's own claims and prove
+ * nothing. When every entry is a trusted address, the leftmost is the client (a trusted proxy
+ * wrote it: a machine inside the trusted range). A junk entry reached first ends the walk with
+ * no client (a proxy could not attribute the request), and so does an absent or empty header:
+ * fail closed. With use_x_real_ip, X-Real-IP alone decides: one valid address (a repeated
+ * header, joined with ",", is junk).
+ */
+function trustedClient(headers: IncomingHttpHeaders, ctx: ClassifyContext): string | undefined {
+  if (ctx.useXRealIp) {
+    const raw = headers['x-real-ip'];
+    return typeof raw === 'string' && !raw.includes(',') ? forwardedAddress(raw) : undefined;
+  }
+  const chain = forwardedFor(headers);
+  let client: string | undefined;
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const hop = chain[i];
+    if (hop === undefined) return undefined;
+    client = hop;
+    if (!ctx.isTrustedProxy(hop)) break;
+  }
+  return client;
+}
+
 export function classify(headers: IncomingHttpHeaders, ctx: ClassifyContext): Ingress {
   const peer = normalizeAddress(ctx.peer) ?? 'unknown';
   if (ctx.tunnelVisitor !== undefined) {
     const v = normalizeAddress(ctx.tunnelVisitor) ?? ctx.tunnelVisitor;
     return { class: 'tunnel', peer, client: v, key: clientKey(v) };
   }
+  if (ctx.tailscale !== undefined) {
+    const ts = ctx.tailscale;
+    return { class: 'tailscale', peer, client: ts.address, key: clientKey(ts.address), tailscale: ts };
+  }
   if (ctx.isTrustedProxy(peer)) {
-    // Walk right to left: the rightmost entry not added by one of our proxies is the
-    // client. The leftmost entries are whatever the client claimed and prove nothing.
-    const chain = forwardedFor(headers);
-    let client = peer;
-    for (let i = chain.length - 1; i >= 0; i--) {
-      const hop = chain[i];
-      if (hop === undefined) break;
-      client = hop;
-      if (!ctx.isTrustedProxy(hop)) break;
-    }
+    const client = trustedClient(headers, ctx);
+    if (client === undefined) return { class: 'trusted-proxy', peer, client: peer, key: clientKey(peer), clientUnknown: true };
     return { class: 'trusted-proxy', peer, client, key: clientKey(client) };
   }
   if (isLoopbackAddress(peer)) {

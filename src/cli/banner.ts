@@ -17,6 +17,10 @@ export interface BannerInput {
   socketPath: string;
   /** Show the link and QR even on a loopback bind (the demo). */
   alwaysShowLink?: boolean;
+  /** auth.mode; default token. */
+  authMode?: 'token' | 'password' | 'trusted-proxy';
+  /** The trusted proxy's user header (trusted-proxy mode). */
+  userHeader?: string;
 }
 
 export function qr(text: string): string {
@@ -53,6 +57,14 @@ export function renderBanner(b: BannerInput): string {
     out.push(qr(b.link));
   } else if (b.remoteAccess && !b.insecureNoAuth && !b.connectUrl) {
     out.push('(no QR code: no address to put in it)');
+  }
+  if (!b.insecureNoAuth && b.authMode === 'password') {
+    out.push('Sign-in: password — browsers get a login page (/_porthole/login); API clients may still use the token.');
+  } else if (!b.insecureNoAuth && b.authMode === 'trusted-proxy') {
+    out.push(
+      `Sign-in: through the trusted proxy (user in ${b.userHeader ?? 'its user header'}); porthole tokens, links and codes are not accepted remotely.`,
+      'The token below serves only the CLI on this machine.',
+    );
   }
   if (b.generatedToken) {
     out.push(

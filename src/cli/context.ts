@@ -16,16 +16,20 @@ export function homePaths(ctx: CliContext): StatePaths {
 /** Exit codes: 0 ok, 1 failure, 2 usage or configuration, 3 no gateway running. */
 const USAGE_CODES = new Set<ErrorCode>([
   'CONFIG_INVALID',
+  'EXPOSURE_CONFLICT',
   'CONFIG_SECRET_IN_FILE',
+  'PASSWORD_NOT_SET',
+  'PASSWORD_WEAK',
   'INVALID_ARGUMENT',
   'TARGET_INVALID',
   'TOKEN_WEAK',
+  'SSH_TARGET_INVALID',
 ]);
 
 export function exitCodeFor(err: unknown): number {
   if (!isPortholeError(err)) return 1;
   if (USAGE_CODES.has(err.code)) return 2;
-  if (err.code === 'GATEWAY_NOT_RUNNING') return 3;
+  if (err.code === 'GATEWAY_NOT_RUNNING' || err.code === 'REMOTE_UNREACHABLE') return 3;
   return 1;
 }
 

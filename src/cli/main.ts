@@ -1,14 +1,21 @@
 // The porthole command line. Only this file may exit the process or handle signals;
 // each command is a function of (context, options) → exit code.
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { configCheckCommand } from './config-check.js';
+import { callCommand } from './call.js';
 import { reportError, type CliContext } from './context.js';
 import { demoCommand } from './demo.js';
 import { serveCommand } from './serve.js';
 import { pairCommand, statusCommand } from './status.js';
+import { proxyConfigCommand, proxyTestCommand } from './proxy.js';
+import { lanAddressesCommand } from './lan.js';
 import { initCommand, tokenRotate, tokenShow } from './token.js';
+import { passwordClear, passwordSet } from './password.js';
+import { secretsMigrate, secretsStatus } from './secrets.js';
 import { relayCommand } from './relay.js';
+import { sshTunnelPrint, sshTunnelRun } from './ssh-tunnel.js';
 import { tunnelCommand, tunnelSecretSet } from './tunnel.js';
+import { tailscaleCommand } from './tailscale.js';
 import { VERSION } from '../gateway/gateway.js';
 
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
@@ -16,17 +23,18 @@ const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
 /**
  * Starts a long-running command and runs it until SIGINT/SIGTERM. The handlers go in
  * before the command starts: a signal that arrives while it is still starting (right
- * after it printed that it listens) stops it cleanly instead of killing it.
+ * after it printed that it listens) stops it cleanly instead of killing it. A command
+ * that can end by itself (`ssh-tunnel --run` giving up) resolves `done` with its exit code.
  */
-function runUntilSignal(start: () => Promise<{ stop(): Promise<void> }>): Promise<number> {
+function runUntilSignal(start: () => Promise<{ stop(): Promise<void>; done?: Promise<number> }>): Promise<number> {
   return new Promise((resolve, reject) => {
     let signalled = false;
-    let handle: { stop(): Promise<void> } | undefined;
-    const finish = () => {
+    let handle: { stop(): Promise<void>; done?: Promise<number> } | undefined;
+    const finish = (code = 0) => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       handle!.stop().then(
-        () => resolve(0),
+        () => resolve(code),
         () => resolve(1),
       );
     };
@@ -41,6 +49,11 @@ function runUntilSignal(start: () => Promise<{ stop(): Promise<void> }>): Promis
       (h) => {
         handle = h;
         if (signalled) finish();
+        void h.done?.then((code) => {
+          if (signalled) return;
+          signalled = true;
+          finish(code);
+        });
       },
       (err) => {
         process.off('SIGINT', onSignal);
@@ -78,6 +91,13 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
     .option('--tunnel', 'also start the public relay tunnel (needs consent once: `porthole tunnel start --accept-risk`)')
     .option('--relay <host:port>', 'the relay to dial for the tunnel')
     .option('--subdomain <name>', 'ask the relay for this name (default: the name this desk holds, else a random one)')
+    .addOption(
+      new Option('--tailscale <mode>', 'expose through Tailscale: serve (your tailnet) or funnel (the internet)').choices(['off', 'serve', 'funnel']),
+    )
+    .option('--tailscale-reset-on-exit', "remove porthole's Tailscale mapping when the gateway stops")
+    .addOption(new Option('--tls <mode>', 'serve HTTPS (TLS 1.3) with a self-signed certificate made once in $PORTHOLE_HOME/tls').choices(['off', 'self-signed']))
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; with --tls-key)')
+    .option('--tls-key <file>', 'private key (PEM, mode 0600) for --tls-cert')
     .action(async (o) => {
       const flags = {
         target: o.target,
@@ -97,6 +117,11 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
         tunnel: o.tunnel,
         relay: o.relay,
         subdomain: o.subdomain,
+        tailscale: o.tailscale,
+        tailscaleResetOnExit: o.tailscaleResetOnExit,
+        tls: o.tls,
+        tlsCert: o.tlsCert,
+        tlsKey: o.tlsKey,
       };
       done(runUntilSignal(() => serveCommand(ctx, flags)));
     });
@@ -114,7 +139,7 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
 
   program
     .command('init')
-    .description('create the gateway token (stored 0600 in $PORTHOLE_HOME/secrets)')
+    .description('create the gateway token (in a persistent OS keyring, else 0600 in $PORTHOLE_HOME/secrets)')
     .option('--rotate-token', 'replace the token (same as `porthole token rotate`)')
     .action(async (o) => done(await initCommand(ctx, o)));
 
@@ -127,6 +152,28 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
     .command('rotate')
     .description('issue a new token; a running gateway applies it at once')
     .action(async () => done(await tokenRotate(ctx)));
+
+  const secrets = program.command('secrets').description('where this home keeps its secrets: the OS keyring or 0600 files');
+  secrets
+    .command('status')
+    .description('show the secret store in use and whether a persistent keyring is available')
+    .option('--json', 'print JSON')
+    .action((o) => done(secretsStatus(ctx, o)));
+  secrets
+    .command('migrate')
+    .description('move every secret to another store (stop the gateway first)')
+    .addOption(new Option('--to <store>', 'the store to move to').choices(['file', 'keyring']).makeOptionMandatory())
+    .action((o) => done(secretsMigrate(ctx, o)));
+
+  const password = program.command('password').description('the login password for auth.mode = "password" (stored as a scrypt hash)');
+  password
+    .command('set')
+    .description('set it, read from stdin or a no-echo prompt (never from argv); ends sessions of the old one')
+    .action(async () => done(await passwordSet(ctx, process.stdin)));
+  password
+    .command('clear')
+    .description('remove it; ends every password session')
+    .action(async () => done(await passwordClear(ctx)));
 
   const config = program.command('config').description('configuration');
   config
@@ -148,6 +195,11 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
     .option('--secret-file <file>', 'registration secret file (else PORTHOLE_RELAY_REGISTRATION_SECRET; the dev default only on loopback)')
     .option('--production', 'refuse the dev default secret everywhere')
     .option('--http-listen <host:port>', 'plain-HTTP listener: redirects to https, passes ACME HTTP-01 challenges to desks')
+    .option('--max-desks <n>', 'desks online at once (default 1000)')
+    .option('--max-streams-per-desk <n>', 'concurrent visitor streams per desk; more are refused (default 512)')
+    .option('--registrations-per-minute <n>', 'registration attempts per source address per minute (default 10)')
+    .option('--client-hello-timeout <seconds>', 'time a new connection has to send its TLS ClientHello (default 10)')
+    .option('--visitor-idle-timeout <seconds>', 'close a visitor connection idle both ways this long (default 600)')
     .option('--json', 'print lifecycle events as JSON lines on stdout')
     .action(async (o) => {
       done(runUntilSignal(() => relayCommand(ctx, o)));
@@ -178,11 +230,59 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
     .description('store the registration secret, read from stdin (never from argv)')
     .action(async () => done(await tunnelSecretSet(ctx, process.stdin)));
 
+  const tailscale = program.command('tailscale').description('Tailscale Serve / Funnel of the running gateway (docs/tailscale.md)');
+  for (const [name, what] of [
+    ['status', "what tailscale says, and porthole's mapping (works without a running gateway)"],
+    ['serve', 'map https://<this node>/ to the gateway, for your tailnet only'],
+    ['funnel', 'map https://<this node>/ to the gateway on the public internet (visitors need the token)'],
+    ['reset', "remove porthole's mapping, and only it (works without a running gateway)"],
+  ] as const) {
+    tailscale
+      .command(name)
+      .description(what)
+      .option('--json', 'print as JSON')
+      .action(async (o) => done(await tailscaleCommand(ctx, name, o)));
+  }
+
   program
     .command('status')
-    .description('state of the running gateway (over its Unix socket)')
+    .description('state of the running gateway (over its Unix socket; remote mode: [remote] or PORTHOLE_URL + PORTHOLE_TOKEN)')
     .option('--json', 'print as JSON')
     .action(async (o) => done(await statusCommand(ctx, o)));
+
+  program
+    .command('call')
+    .description('call a control-plane method and print its result (remote mode: PORTHOLE_URL + PORTHOLE_TOKEN or [remote])')
+    .argument('<method>', 'method name, e.g. health, status, token.rotate')
+    .argument('[json]', 'parameters as JSON')
+    .option('--pin <pin>', 'TLS pin of the gateway: sha256/<base64> (public key) or AA:BB:… (certificate SHA-256)')
+    .option('--timeout <seconds>', 'time to wait for the answer (default 30)')
+    .action(async (method: string, json: string | undefined, o) => done(await callCommand(ctx, method, json, o)));
+
+  program
+    .command('ssh-tunnel')
+    .description("print the ssh command that reaches the desk's gateway from this machine, or keep one running (docs/ssh.md)")
+    .option('--target <user@host>', 'the desk, as ssh knows it (default: [remote] ssh_target)')
+    .option('--local-port <port>', 'port on 127.0.0.1 here (default: the remote port)')
+    .option('--remote-port <port>', "the gateway's port on the desk (default: gateway.port, 7070)")
+    .option('--run', 'run and keep the tunnel alive (reconnecting with back-off) until stopped')
+    .option('--ssh-config <file>', "ssh config file for ssh's -F (default: PORTHOLE_SSH_CONFIG, else ssh's own)")
+    .option('--config <file>', 'porthole.toml to read defaults from')
+    .option('--json', 'print as JSON (with --run: one {"event":"ssh-tunnel","state":…} line per change)')
+    .action(async (o) => {
+      if (o.run) done(runUntilSignal(() => sshTunnelRun(ctx, o)));
+      else done(sshTunnelPrint(ctx, o));
+    });
+
+  program
+    .command('lan')
+    .description('local-network access')
+    .command('addresses')
+    .description('the LAN URLs a phone on the same network could use (IPv4 first, then IPv6)')
+    .option('--port <port>', 'port to show (default: the configured gateway.port)')
+    .option('--config <file>', 'porthole.toml to read')
+    .option('--json', 'print as JSON')
+    .action((o) => done(lanAddressesCommand(ctx, o)));
 
   program
     .command('pair')
@@ -190,6 +290,33 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
     .option('--json', 'print as JSON')
     .addOption(new Option('--scope <scope>', 'scope of the session it creates').choices(['admin', 'read']).default('admin'))
     .action(async (o) => done(await pairCommand(ctx, o)));
+
+  program
+    .command('proxy-config')
+    .description('print a Caddy or nginx config that serves this gateway at your own domain (docs/reverse-proxy.md)')
+    .addArgument(new Argument('<proxy>', 'which proxy').choices(['caddy', 'nginx']))
+    .option('--public-url <url>', 'the URL visitors use (default: gateway.public_url)')
+    .option('--upstream <host:port>', "the gateway's address (default: gateway.host:gateway.port; a wildcard bind → loopback)")
+    .option('--listen <[host:]port>', "where the proxy listens (default: the public URL's port on every address)")
+    .option('--cert <file>', 'certificate (PEM) for the public name (default: Caddy obtains one; nginx gets paths to fill in)')
+    .option('--key <file>', 'its private key (PEM)')
+    .option('--no-http-redirect', 'no port-80 redirect to https')
+    .option('--caddy-admin <addr|off>', "Caddy's admin endpoint (default: Caddy's own, localhost:2019)")
+    .option('--config <file>', 'porthole.toml to read defaults from')
+    .action((kind: string, o) => done(proxyConfigCommand(ctx, kind, o)));
+
+  program
+    .command('proxy')
+    .description('the reverse proxy in front of this gateway')
+    .command('test')
+    .description("check that porthole answers at URL/_porthole/ping; name the failure if not")
+    .argument('[url]', 'the public URL (default: gateway.public_url)')
+    .option('--ca <file>', 'also trust this CA certificate (PEM): a private CA')
+    .option('--timeout <seconds>', 'give up after this long (default 10)')
+    .option('--connect <ip>', "dial this address instead of the name's DNS answer (test before DNS points here)")
+    .option('--config <file>', 'porthole.toml to read gateway.public_url from')
+    .option('--json', 'print the result as JSON')
+    .action(async (url: string | undefined, o) => done(await proxyTestCommand(ctx, url, o)));
 
   return program;
 }

@@ -5,17 +5,23 @@ import { startServe, type RunningGateway } from '../gateway/serve.js';
 import { renderBanner } from './banner.js';
 import { homePaths, type CliContext } from './context.js';
 import { loadCliConfig } from './load.js';
+import { tlsChoice } from '../tls/gateway-cert.js';
 
 export interface ServeFlags extends ConfigFlags {
   config?: string;
   json?: boolean;
   insecureNoAuth?: boolean;
   authToken?: string;
+  /** --tls off|self-signed, --tls-cert F --tls-key F */
+  tls?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export async function serveCommand(ctx: CliContext, flags: ServeFlags): Promise<{ stop(): Promise<void>; running: RunningGateway }> {
   const paths = homePaths(ctx);
-  const { config: configFile, json, insecureNoAuth, authToken, ...configFlags } = flags;
+  const { config: configFile, json, insecureNoAuth, authToken, tls: tlsFlag, tlsCert, tlsKey, ...configFlags } = flags;
+  const tls = tlsChoice({ tls: tlsFlag, tlsCert, tlsKey });
   const loaded = loadCliConfig(ctx, paths, configFile, configFlags);
   const running = await startServe({
     home: paths.home,
@@ -24,6 +30,7 @@ export async function serveCommand(ctx: CliContext, flags: ServeFlags): Promise<
     tokenFlags: { authToken, authTokenFile: configFlags.authTokenFile === undefined ? undefined : loaded.config.auth.token_file },
     env: ctx.env,
     insecureNoAuth,
+    tls,
   });
   const { gateway, listening } = running;
   const base = running.connect?.url ?? listening.url;
@@ -39,11 +46,16 @@ export async function serveCommand(ctx: CliContext, flags: ServeFlags): Promise<
     connectUrl: running.connect?.url ?? null,
     link: link ?? null,
     socket: running.socketPath,
-    auth: insecureNoAuth ? 'none' : 'token',
+    auth: insecureNoAuth ? 'none' : loaded.config.auth.mode,
     tokenSource: gateway.tokenInfo.describe,
     ...(generatedToken ? { generatedToken } : {}),
+    tls: running.tls
+      ? { pin: `sha256/${running.tls.pins.spkiSha256}`, fingerprint256: running.tls.pins.fingerprint256, source: running.tls.source, certificate: running.tls.certFile, notAfter: running.tls.notAfter }
+      : null,
   };
   if (json) ctx.stdout.write(`${JSON.stringify(event)}\n`);
+  const ts = running.tailscale.state();
+  if (json && ts.mode !== 'off') ctx.stdout.write(`${JSON.stringify({ event: 'tailscale', ...ts })}\n`);
   const tunnelLine = (s: Record<string, unknown>) => `${JSON.stringify({ event: 'tunnel', ...s })}\n`;
   running.tunnel.on('state', (s) => {
     if (json) ctx.stdout.write(tunnelLine(s));
@@ -67,8 +79,27 @@ export async function serveCommand(ctx: CliContext, flags: ServeFlags): Promise<
       insecureNoAuth: Boolean(insecureNoAuth),
       loopbackExempt: loaded.config.auth.loopback_exempt,
       socketPath: running.socketPath,
+      authMode: loaded.config.auth.mode,
+      userHeader: loaded.config.auth.trusted_proxy.user_header,
     }),
   );
+  if (running.tls) {
+    const t = running.tls;
+    const what = t.source === 'self-signed' ? `self-signed certificate (${t.action}, ${t.certFile})` : `certificate ${t.certFile}`;
+    ctx.stderr.write(
+      `TLS 1.3: ${what}, valid until ${t.notAfter}\n` +
+        `  pin (public key, survives renewal): sha256/${t.pins.spkiSha256}\n` +
+        `  certificate SHA-256 fingerprint:    ${t.pins.fingerprint256}\n`,
+    );
+  }
+  if (ts.mode !== 'off') {
+    const who = ts.allowUsers.length ? ts.allowUsers.join(', ') : 'nobody (a tagged node has no owner; set [tailscale] allow_users)';
+    ctx.stderr.write(
+      ts.mode === 'funnel'
+        ? `Tailscale Funnel: ${ts.url} (public internet: visitors need the token; tailnet users without it: ${who})\n`
+        : `Tailscale Serve: ${ts.url} (tailnet only; without a token: ${who})\n`,
+    );
+  }
   return {
     running,
     async stop() {

@@ -1,7 +1,8 @@
 // `porthole status [--json]` and `porthole pair [--json] [--scope]`: ask the running
-// gateway over its Unix socket.
+// gateway over its Unix socket (status also in remote mode: remote.ts).
 import { qr } from './banner.js';
 import { homePaths, type CliContext } from './context.js';
+import { withGateway } from './remote.js';
 import { callGateway } from './socket-client.js';
 
 type TunnelSummary = { relay: string | null; state: { state: string; url?: string; lastError?: { code: string } } };
@@ -12,23 +13,54 @@ function describeTunnel(t: TunnelSummary | null | undefined): string {
   return `${t.state.state}${t.state.lastError ? ` (${t.state.lastError.code})` : ''} — relay ${t.relay ?? '-'}`;
 }
 
+type MethodView = { on: boolean | null; urls: string[]; health: string; detail: string };
+type ConflictView = { rule: string; reason: string; fix: string };
+type OverviewView = { methods: Record<string, MethodView>; conflicts: ConflictView[] };
+
+const METHOD_LABELS: [key: string, label: string][] = [
+  ['lan', 'local network'],
+  ['ssh', 'SSH tunnel'],
+  ['tailscale', 'Tailscale'],
+  ['tunnel', 'public tunnel'],
+  ['reverseProxy', 'reverse proxy'],
+];
+
+/** The remote-access overview as text: one block per method, then every conflict with its fix. */
+export function renderOverview(o: OverviewView): string {
+  const lines = ['remote access:'];
+  for (const [key, label] of METHOD_LABELS) {
+    const m = o.methods[key];
+    if (!m) continue;
+    const on = m.on === null ? 'n/a' : m.on ? 'ON ' : 'off';
+    lines.push(`  ${label.padEnd(14)} ${on}  ${m.health.padEnd(8)} ${m.detail}`);
+    for (const url of m.urls) lines.push(`  ${''.padEnd(14)}      ${url}`);
+  }
+  if (o.conflicts.length === 0) lines.push('conflicts: none');
+  else {
+    lines.push(`conflicts: ${o.conflicts.length}`);
+    for (const c of o.conflicts) lines.push(`  ! ${c.reason}`, `    fix: ${c.fix}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 export async function statusCommand(ctx: CliContext, opts: { json?: boolean }): Promise<number> {
-  const s = await callGateway(homePaths(ctx), 'GET', '/_porthole/api/status');
+  const s = await withGateway(ctx, (call) => call('GET', '/_porthole/api/status'));
   if (opts.json) {
     ctx.stdout.write(`${JSON.stringify(s)}\n`);
     return 0;
   }
   const auth = s['auth'] as { mode: string; loopbackExempt: boolean; tokenSource: string };
+  const overview = s['exposure'] as OverviewView | undefined;
   ctx.stdout.write(
     [
       `gateway   ${s['url']}  (id ${s['id']}, porthole ${s['version']})`,
       `target    ${s['target'] ?? '-'}`,
-      `remote    ${s['remoteAccess'] ? `ON  ${s['connectUrl'] ?? ''}` : 'off (loopback only)'}`,
       `auth      ${auth.mode}; loopback exemption ${auth.loopbackExempt ? 'on' : 'off'}; token from ${auth.tokenSource}`,
       `sessions  ${s['sessions']}   open streams ${s['openStreams']}`,
-      `tunnel    ${describeTunnel(s['tunnel'] as TunnelSummary | null | undefined)}`,
     ].join('\n') + '\n',
   );
+  if (overview) ctx.stdout.write(renderOverview(overview));
+  else ctx.stdout.write(`tunnel    ${describeTunnel(s['tunnel'] as TunnelSummary | null | undefined)}\n`);
   return 0;
 }
 

@@ -4,7 +4,8 @@ import { openSecretStore } from '../secrets/store.js';
 import { SECRET_STORE_KEY } from '../tunnel/manager.js';
 import { PortholeError } from '../errors.js';
 import { homePaths, type CliContext } from './context.js';
-import { callGateway } from './socket-client.js';
+import { loadCliConfig } from './load.js';
+import { remoteSettings, withGateway } from './remote.js';
 
 type Status = { enabled: boolean; relay: string | null; consent: boolean; state: Record<string, unknown> & { state: string } };
 
@@ -18,30 +19,37 @@ function describe(s: Status): string {
 }
 
 export async function tunnelCommand(ctx: CliContext, action: string, opts: { acceptRisk?: boolean; json?: boolean }): Promise<number> {
-  const paths = homePaths(ctx);
-  let s: Status;
-  if (action === 'status') s = await callGateway<Status>(paths, 'GET', '/_porthole/api/tunnel');
-  else if (action === 'start') s = await callGateway<Status>(paths, 'POST', '/_porthole/api/tunnel/start', { acceptRisk: Boolean(opts.acceptRisk) });
-  else if (action === 'stop') s = await callGateway<Status>(paths, 'POST', '/_porthole/api/tunnel/stop', {});
-  else if (action === 'release') {
-    const r = await callGateway<{ released: string | null }>(paths, 'POST', '/_porthole/api/tunnel/release', {});
-    ctx.stdout.write(opts.json ? `${JSON.stringify(r)}\n` : r.released ? `Released ${r.released}: it is held back on the relay before anyone else may take it.\n` : 'This desk held no name on the relay.\n');
+  // The local gateway over its socket, or a remote one (remote.ts: the same routes over HTTP).
+  return withGateway(ctx, async (call) => {
+    let s: Status;
+    if (action === 'status') s = await call<Status>('GET', '/_porthole/api/tunnel');
+    else if (action === 'start') s = await call<Status>('POST', '/_porthole/api/tunnel/start', { acceptRisk: Boolean(opts.acceptRisk) });
+    else if (action === 'stop') s = await call<Status>('POST', '/_porthole/api/tunnel/stop', {});
+    else if (action === 'release') {
+      const r = await call<{ released: string | null }>('POST', '/_porthole/api/tunnel/release', {});
+      ctx.stdout.write(opts.json ? `${JSON.stringify(r)}\n` : r.released ? `Released ${r.released}: it is held back on the relay before anyone else may take it.\n` : 'This desk held no name on the relay.\n');
+      return 0;
+    } else throw new PortholeError('INVALID_ARGUMENT', `unknown tunnel action ${action}`);
+    ctx.stdout.write(opts.json ? `${JSON.stringify(s)}\n` : describe(s));
     return 0;
-  } else throw new PortholeError('INVALID_ARGUMENT', `unknown tunnel action ${action}`);
-  ctx.stdout.write(opts.json ? `${JSON.stringify(s)}\n` : describe(s));
-  return 0;
+  });
 }
 
 /** Reads the secret from stdin (never argv: other local users can read the process list). */
 export async function tunnelSecretSet(ctx: CliContext, stdin: NodeJS.ReadableStream): Promise<number> {
+  const paths = homePaths(ctx);
+  // The secret belongs in the desk's store: in remote mode this machine is not the desk.
+  if (remoteSettings(ctx.env, loadCliConfig(ctx, paths, undefined, {}).config)) {
+    throw new PortholeError('INVALID_ARGUMENT', 'remote mode is configured here ([remote] or PORTHOLE_URL): run `porthole tunnel secret set` on the desk itself');
+  }
   let text = '';
   for await (const chunk of stdin) text += chunk.toString();
   const secret = text.replace(/\r?\n$/, '');
   if (secret.length < 16 || /\s/.test(secret)) {
     throw new PortholeError('INVALID_ARGUMENT', 'the registration secret must be at least 16 characters without whitespace, given on stdin');
   }
-  const paths = homePaths(ctx);
-  openSecretStore(paths).set(SECRET_STORE_KEY, secret);
-  ctx.stderr.write('Registration secret stored (0600). It is used the next time the tunnel connects.\n');
+  const store = openSecretStore(paths);
+  store.set(SECRET_STORE_KEY, secret);
+  ctx.stderr.write(`Registration secret stored (${store.describe()}). It is used the next time the tunnel connects.\n`);
   return 0;
 }

@@ -29,6 +29,7 @@ export interface GatewayConfig {
   public_url?: string;
   allowed_origins: string[];
   trusted_proxies: string[];
+  allow_cidrs: string[];
   target_timeout: number;
 }
 
@@ -46,7 +47,7 @@ export interface AuthConfig {
   session_idle: number;
   session_max: number;
   rate_limit: RateLimitConfig;
-  trusted_proxy: { user_header: string };
+  trusted_proxy: { user_header: string; required_headers: string[]; allow_users: string[]; use_x_real_ip: boolean };
 }
 
 export interface TunnelConfig {
@@ -158,6 +159,12 @@ export const CONFIG_FIELDS: { readonly [K in ConfigKey]: FieldSpec<ValueAt<Porth
     doc: 'Proxy addresses (IPs or CIDRs) whose X-Forwarded-For is believed.',
     item: checkCidr,
   },
+  'gateway.allow_cidrs': {
+    kind: 'string[]',
+    default: [],
+    doc: 'Networks (IPs or CIDRs) allowed to connect off-loopback; others are dropped before any auth work. Empty: any.',
+    item: checkCidr,
+  },
   'gateway.target_timeout': {
     kind: 'number',
     default: 30,
@@ -212,6 +219,23 @@ export const CONFIG_FIELDS: { readonly [K in ConfigKey]: FieldSpec<ValueAt<Porth
     default: 'X-Forwarded-User',
     doc: 'Header a trusted proxy names the signed-in user in (auth.mode = "trusted-proxy").',
     check: checkHeaderName,
+  },
+  'auth.trusted_proxy.required_headers': {
+    kind: 'string[]',
+    default: [],
+    doc: 'Headers the trusted proxy must also send, non-empty, or the request is refused (e.g. X-Forwarded-Email).',
+    item: checkHeaderName,
+  },
+  'auth.trusted_proxy.allow_users': {
+    kind: 'string[]',
+    default: [],
+    doc: 'Users (exact, case-sensitive) the proxy may sign in; empty means any user the proxy names.',
+    item: checkWord,
+  },
+  'auth.trusted_proxy.use_x_real_ip': {
+    kind: 'boolean',
+    default: false,
+    doc: "Take the client address from a trusted proxy's X-Real-IP instead of walking X-Forwarded-For.",
   },
   'tunnel.enabled': { kind: 'boolean', default: false, doc: 'Open the relay tunnel when the gateway starts.' },
   'tunnel.auto_start': {

@@ -40,7 +40,8 @@ export function secretInFileError(file: string, keys: string[], otherProblems: s
     `${file}: secret found at ${where}; porthole never reads secrets from its config file. ` +
     `Remove ${it} (and rotate ${it}: stored in plain text, ${it} may have been copied), then put the gateway token in ` +
     'PORTHOLE_AUTH_TOKEN or the secret store (`porthole init`, `porthole token rotate`; ' +
-    '`porthole tunnel secret set` for the tunnel registration secret), or write it to a file only you ' +
+    '`porthole tunnel secret set` for the tunnel registration secret, `porthole password set` for the login password), ' +
+    'or write it to a file only you ' +
     'can read and set token_file = "path" under [auth].';
   const details = [...keys.map((k) => `${file}: ${k}: secret in config file (value not shown)`), ...otherProblems];
   return new PortholeError('CONFIG_SECRET_IN_FILE', message, { details });

@@ -2,7 +2,7 @@
 // header names, DNS labels). Each returns the value, normalised where matching code
 // downstream compares exactly, or a problem that says what form is expected.
 // Problems never echo URLs: they may carry credentials.
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 
 export type Checked<T> = { value: T; problem?: undefined } | { problem: string; value?: undefined };
 export const ok = <T>(value: T): Checked<T> => ({ value });
@@ -112,12 +112,42 @@ function parseHttpUrl(v: string): URL | string {
   return url;
 }
 
-/** gateway.public_url: an http(s) origin without path, query or fragment; stored as the origin. */
+// Where plain http may serve porthole: addresses no one outside the site can route to.
+// Loopback (RFC 1122), RFC 1918, CGNAT/tailnets (RFC 6598), link-local (RFC 3927, RFC 4291
+// §2.5.6), ULA (RFC 4193). IPv4-mapped IPv6 matches the IPv4 blocks (BlockList does that).
+const LOCAL_NETS = new BlockList();
+for (const [net, prefix] of [['127.0.0.0', 8], ['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['100.64.0.0', 10], ['169.254.0.0', 16]] as const) {
+  LOCAL_NETS.addSubnet(net, prefix, 'ipv4');
+}
+for (const [net, prefix] of [['::1', 128], ['fc00::', 7], ['fe80::', 10]] as const) LOCAL_NETS.addSubnet(net, prefix, 'ipv6');
+
+/** A URL hostname (WHATWG form: IPv6 in brackets) that only this host or its site can reach. */
+export function isLocalUrlHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '').toLowerCase();
+  const family = isIP(host);
+  if (family !== 0) return LOCAL_NETS.check(host, family === 4 ? 'ipv4' : 'ipv6');
+  return host === 'localhost' || host.endsWith('.localhost') || host.endsWith('.local');
+}
+
+/**
+ * gateway.public_url: `scheme "://" host [":" port] ["/"]`, stored as the origin (a trailing
+ * "/" dropped). https for anything public; http only for loopback, RFC 1918, CGNAT, link-local,
+ * ULA and `.local` hosts, where a token sent in clear stays inside the site. No path, query,
+ * fragment or userinfo: the URL names an origin, which joins the Host and Origin allowlists.
+ */
 export function checkPublicUrl(v: string): Checked<string> {
   const url = parseHttpUrl(v);
   if (typeof url === 'string') return bad(url);
-  if (url.pathname !== '/' || /[?#]/.test(v)) {
+  // On the raw text: WHATWG would quietly turn "https://h/." or "https://h\\" into "https://h/".
+  if (!/^https?:\/\/[^/?#\\]*\/?$/i.test(v)) {
     return bad('expected an origin without path, query or fragment, e.g. https://desk.example.com');
+  }
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (host === '0.0.0.0' || host === '::') return bad('a wildcard address is not a URL a browser can open; use the name or address visitors use');
+  if (url.protocol === 'http:' && !isLocalUrlHost(url.hostname)) {
+    return bad(
+      'http:// is only allowed for loopback, private (RFC 1918, 100.64/10, fc00::/7), link-local and .local hosts; a public name needs https:// (the token would cross the internet in clear)',
+    );
   }
   return ok(url.origin);
 }

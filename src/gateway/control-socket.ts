@@ -8,7 +8,9 @@ import { PortholeError, isPortholeError } from '../errors.js';
 import { ensureSocketDir } from '../secrets/paths.js';
 import type { TunnelManager } from '../tunnel/manager.js';
 import type { Gateway } from './gateway.js';
+import { readJsonBody as readJson } from './json-body.js';
 import { sendError, sendJson } from './respond.js';
+import { handleTunnelApi } from './tunnel-api.js';
 
 export interface ControlSocketContext {
   gateway: Gateway;
@@ -16,6 +18,12 @@ export interface ControlSocketContext {
   describe(): Record<string, unknown>;
   /** The tunnel, when this gateway runs one (`porthole tunnel …`). */
   tunnel?: TunnelManager;
+  /** Tailscale Serve/Funnel (`porthole tailscale …`, src/tailscale). */
+  tailscale?: {
+    overview(): Promise<unknown>;
+    start(mode: 'serve' | 'funnel'): Promise<unknown>;
+    reset(): Promise<unknown>;
+  };
 }
 
 function probe(path: string): Promise<boolean> {
@@ -66,32 +74,20 @@ export async function listenControlSocket(ctx: ControlSocketContext): Promise<{ 
   };
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > 64 * 1024) throw new PortholeError('PAYLOAD_TOO_LARGE', 'request body too large');
-    chunks.push(chunk as Buffer);
-  }
-  if (size === 0) return {};
-  try {
-    const v = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
-  } catch {
-    throw new PortholeError('BAD_REQUEST', 'body is not JSON');
-  }
-}
-
 async function route(req: IncomingMessage, res: ServerResponse, ctx: ControlSocketContext): Promise<void> {
   const { gateway } = ctx;
   const url = req.url ?? '/';
   if (req.method === 'GET' && url === '/_porthole/api/status') {
-    return sendJson(res, 200, { ...gateway.status(), ...ctx.describe() });
+    return sendJson(res, 200, { ...(await gateway.fullStatus()), ...ctx.describe() });
   }
   if (req.method === 'POST' && url === '/_porthole/api/token/rotate') {
     await readJson(req);
     return sendJson(res, 200, gateway.rotateToken());
+  }
+  // `porthole password set` stored a new hash: the gateway re-reads it and ends the old password's sessions.
+  if (req.method === 'POST' && url === '/_porthole/api/password/changed') {
+    await readJson(req);
+    return sendJson(res, 200, gateway.passwordChanged());
   }
   if (req.method === 'POST' && url === '/_porthole/api/codes') {
     const body = await readJson(req);
@@ -100,20 +96,22 @@ async function route(req: IncomingMessage, res: ServerResponse, ctx: ControlSock
     return sendJson(res, 201, { code, scope, expiresAt: new Date(expiresAt).toISOString() });
   }
   if (url.startsWith('/_porthole/api/tunnel')) return tunnelRoute(req, res, url, ctx);
+  if (url === '/_porthole/api/tailscale' || url.startsWith('/_porthole/api/tailscale/')) {
+    const ts = ctx.tailscale;
+    if (!ts) throw new PortholeError('NOT_FOUND', 'this gateway has no Tailscale exposure');
+    if (req.method === 'GET' && url === '/_porthole/api/tailscale') return sendJson(res, 200, await ts.overview());
+    if (req.method !== 'POST') throw new PortholeError('METHOD_NOT_ALLOWED', 'method not allowed');
+    await readJson(req);
+    if (url === '/_porthole/api/tailscale/serve' || url === '/_porthole/api/tailscale/funnel') {
+      await ts.start(url.endsWith('/funnel') ? 'funnel' : 'serve');
+      return sendJson(res, 200, await ts.overview());
+    }
+    if (url === '/_porthole/api/tailscale/reset') return sendJson(res, 200, { ...((await ts.reset()) as object), ...((await ts.overview()) as object) });
+  }
   sendError(res, new PortholeError('NOT_FOUND', `no such endpoint ${url}`));
 }
 
-async function tunnelRoute(req: IncomingMessage, res: ServerResponse, url: string, ctx: ControlSocketContext): Promise<void> {
-  const t = ctx.tunnel;
-  if (!t) throw new PortholeError('NOT_FOUND', 'this gateway has no tunnel');
-  if (req.method === 'GET' && url === '/_porthole/api/tunnel') return sendJson(res, 200, t.status());
-  if (req.method !== 'POST') throw new PortholeError('METHOD_NOT_ALLOWED', 'method not allowed');
-  const body = await readJson(req);
-  if (url === '/_porthole/api/tunnel/start') return sendJson(res, 200, t.start({ acceptRisk: body['acceptRisk'] === true }));
-  if (url === '/_porthole/api/tunnel/stop') return sendJson(res, 200, await t.stop());
-  if (url === '/_porthole/api/tunnel/release') {
-    await t.stop();
-    return sendJson(res, 200, { released: await t.release() });
-  }
-  throw new PortholeError('NOT_FOUND', `no such endpoint ${url}`);
+// The same handler serves the authenticated HTTP API (endpoints.ts) for remote mode.
+function tunnelRoute(req: IncomingMessage, res: ServerResponse, url: string, ctx: ControlSocketContext): Promise<void> {
+  return handleTunnelApi(req, res, url, ctx.tunnel);
 }

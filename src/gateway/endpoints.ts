@@ -2,17 +2,21 @@
 // public; the API needs a real credential (the pipeline has checked it). No endpoint
 // ever returns the master token.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { PortholeError } from '../errors.js';
+import { isPortholeError, PortholeError } from '../errors.js';
+import type { TunnelManager } from '../tunnel/manager.js';
 import type { Decision } from './pipeline.js';
 import { sendError, sendJson } from './respond.js';
+import { handleTunnelApi, isTunnelApiPath } from './tunnel-api.js';
 
 type Routed = Extract<Decision, { kind: 'porthole' }>;
 
 export interface EndpointContext {
-  status(): unknown;
+  status(): unknown | Promise<unknown>;
   issueCode(scope: 'admin' | 'read'): { code: string; expiresAt: number };
   /** Ends the caller's session; returns the Set-Cookie header that clears it. */
   logout(): string;
+  /** The tunnel the sidecar runs, for `porthole tunnel …` in remote mode (absent: 404). */
+  tunnel?(): TunnelManager | undefined;
 }
 
 export const SERVICE_VERSION = '0.1.0';
@@ -31,7 +35,11 @@ export function handlePortholeRoute(req: IncomingMessage, res: ServerResponse, d
   }
   if (path === '/_porthole/api/status') {
     if (!read) return methodNotAllowed(res, 'GET, HEAD');
-    return sendJson(res, 200, ctx.status());
+    Promise.resolve(ctx.status()).then(
+      (s) => sendJson(res, 200, s),
+      () => sendError(res, new PortholeError('INTERNAL', 'internal error')),
+    );
+    return;
   }
   if (path === '/_porthole/api/codes') {
     if (method !== 'POST') return methodNotAllowed(res, 'POST');
@@ -45,6 +53,16 @@ export function handlePortholeRoute(req: IncomingMessage, res: ServerResponse, d
     if (method !== 'POST') return methodNotAllowed(res, 'POST');
     res.setHeader('set-cookie', ctx.logout());
     return sendJson(res, 200, { ok: true });
+  }
+  if (isTunnelApiPath(path)) {
+    // The handler the Unix socket uses; starting, stopping or releasing needs the admin scope.
+    if (!read && d.auth.identity.scope !== 'admin') {
+      return sendError(res, new PortholeError('SCOPE_DENIED', 'changing the tunnel needs the admin scope'));
+    }
+    handleTunnelApi(req, res, path, ctx.tunnel?.()).catch((err) => {
+      sendError(res, isPortholeError(err) ? err : new PortholeError('INTERNAL', 'internal error', { expose: false }));
+    });
+    return;
   }
   sendError(res, new PortholeError('NOT_FOUND', `no porthole endpoint ${path}`));
 }

@@ -42,6 +42,11 @@ export function forwardHeaders(
   cookieNames: readonly string[],
   identity: string,
   trustedUserHeader: string,
+  /**
+   * auth.trusted_proxy.required_headers (e.g. X-Forwarded-Email): identity-like headers only
+   * a trusted proxy may set; removed on every other ingress so a client cannot plant them.
+   */
+  proxyOnlyHeaders: readonly string[] = [],
 ): ForwardInfo {
   const h = req.headers;
   // Headers the client lists in Connection are hop-by-hop (RFC 9110 §7.6.1): drop them now,
@@ -62,8 +67,11 @@ export function forwardHeaders(
   }
   const userHeader = trustedUserHeader.toLowerCase();
   for (const name in h) {
-    if (name.startsWith('x-porthole-') || name.startsWith('tailscale-user-') || name === userHeader) delete h[name];
+    // Every Tailscale-* header (User-*, App-Capabilities, Funnel-Request, Headers-Info): an app
+    // must learn who is asking from X-Porthole-Identity only, on every ingress.
+    if (name.startsWith('x-porthole-') || name.startsWith('tailscale-') || name === userHeader) delete h[name];
   }
+  if (d.ingress.class !== 'trusted-proxy') for (const name of proxyOnlyHeaders) delete h[name.toLowerCase()];
   // Only a trusted proxy's chain is kept; anything else a client claims is dropped, and
   // the proxy appends the address we actually saw.
   if (d.ingress.class !== 'trusted-proxy') {

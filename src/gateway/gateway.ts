@@ -4,10 +4,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { TailscalePeer } from '../auth/classify.js';
 import { createCodeStore } from '../auth/codes.js';
 import { createHostPolicy } from '../auth/host.js';
-import { createCidrMatcher, normalizeAddress } from '../auth/ip.js';
+import { createCidrMatcher, isLoopbackAddress, normalizeAddress } from '../auth/ip.js';
 import { createOriginPolicy } from '../auth/origin.js';
+import { LOGIN_PATH, type PasswordKeeper, createPasswordKeeper, createPasswordThrottle } from '../auth/password.js';
 import { createBanTable } from '../auth/rate-limit.js';
 import { createSessionStore } from '../auth/sessions.js';
 import { loadConfig } from '../config/load.js';
@@ -18,15 +20,20 @@ import { type Logger, debugLogger } from '../log.js';
 import { resolveHome, statePaths, type StatePaths } from '../secrets/paths.js';
 import { openSecretStore, resolveToken, type ResolvedToken, type SecretStore } from '../secrets/store.js';
 import { validateSuppliedToken } from '../secrets/token.js';
+import type { TunnelManager } from '../tunnel/manager.js';
 import { handlePortholeRoute } from './endpoints.js';
 import { forwardHeaders, syncRawHeaders } from './forward.js';
 import { createIdentitySigner, type Identity, verifyIdentity } from './identity.js';
+import { handleLogin } from './login.js';
 import { type Decision, decide, type PipelineState } from './pipeline.js';
 import { createProxy, type Proxy as TargetProxy } from './proxy.js';
 import { sendError, writeSocketError } from './respond.js';
 import { parseTarget } from './target.js';
 import { createTokenKeeper, type TokenKeeper } from './token-keeper.js';
 import { createConnectionTracker, type ConnectionTracker } from './tracker.js';
+import { detectPublicUrl } from '../proxy/detect.js';
+import { registerBuiltins } from '../control/builtins.js';
+import { type ControlOptions, type ControlPlane, createControlPlane } from '../control/server.js';
 
 export interface GatewayOptions {
   /** State directory. An embedding app must name its state: `stateDir` or `appName`. */
@@ -56,12 +63,14 @@ export interface GatewayOptions {
   insecureNoAuth?: boolean;
   /** Default: util.debuglog('porthole'). */
   logger?: Logger;
+  /** Control plane (/_porthole/ws) limits and timings; docs/control-plane.md lists the defaults. */
+  control?: Omit<ControlOptions, 'serverId' | 'version' | 'token' | 'bans' | 'tracker' | 'isCredentialValid' | 'logger'>;
 }
 
 export interface GatewayStatus {
   id: string;
   version: string;
-  auth: { mode: 'token' | 'none'; loopbackExempt: boolean; tokenSource: string };
+  auth: { mode: PipelineState['authMode']; loopbackExempt: boolean; tokenSource: string };
   target: string | undefined;
   sessions: number;
   openStreams: number;
@@ -80,6 +89,8 @@ export interface Gateway {
   readonly config: PortholeConfig;
   /** The token as resolved at start (`generated` true when issued now). */
   readonly tokenInfo: Pick<ResolvedToken, 'source' | 'generated' | 'describe'>;
+  /** The control plane on /_porthole/ws: `method(name, handler)`, `publish(event, payload)`. */
+  readonly control: Pick<ControlPlane, 'method' | 'event' | 'publish' | 'size'>;
   handleRequest(req: IncomingMessage, res: ServerResponse): void;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** A one-time code (`phc_…`, single use, 5 minutes) for a browser's first load. */
@@ -91,13 +102,42 @@ export interface Gateway {
   identityOf(req: IncomingMessage | string | undefined): (Identity & { ts: number }) | undefined;
   /** Rotates the master token: the old one is refused at once, its sessions and streams end. */
   rotateToken(): RotateResult;
+  /**
+   * Re-reads the password hash after `porthole password set`: sessions a password login made
+   * with the old password end, and so do the long-lived responses they authenticated.
+   */
+  passwordChanged(): RotateResult;
   /** The master token, for the embedding app's own UI. No endpoint ever returns it. */
   revealToken(): string;
   /** Marks a socket as carrying a tunnel visitor (used by the tunnel client). */
   markTunnelSocket(socket: Duplex, visitor: string): void;
+  /** Marks a request as verified by porthole's Tailscale listener (src/tailscale/listener.ts), before handleRequest/handleUpgrade. */
+  markTailscaleRequest(req: IncomingMessage, peer: TailscalePeer): void;
   /** Names that appear at run time (tunnel URL, tailscale name) for the Host allowlist. */
   addHostName(name: string): void;
+  /**
+   * The public URL a trusted reverse proxy last reported (X-Forwarded-Proto/-Host) on an
+   * authenticated request, validated like gateway.public_url: a default to offer, never applied.
+   */
+  readonly detectedPublicUrl: string | undefined;
+  /** When a request last came through a trusted proxy (ms since epoch), for the overview's health. */
+  readonly proxySeenAt: number | undefined;
   status(): GatewayStatus;
+  /**
+   * Adds fields to the status the API and `porthole status` show (the sidecar adds its
+   * listener and the remote-access overview). Later calls add to earlier ones.
+   */
+  extendStatus(extra: () => Record<string, unknown> | Promise<Record<string, unknown>>): void;
+  /** status() with every extension applied. */
+  fullStatus(): Promise<Record<string, unknown>>;
+  /** The sidecar's tunnel: the HTTP API then serves /_porthole/api/tunnel… (remote `porthole tunnel …`). */
+  attachTunnel(tunnel: TunnelManager): void;
+  /**
+   * Whether a network peer may connect at all ([gateway] allow_cidrs): loopback and non-IP
+   * peers (Unix sockets) always may. listenGateway drops others on accept; an app serving
+   * the gateway from its own server gets the same check in handleRequest/handleUpgrade.
+   */
+  acceptsPeer(address: string | undefined): boolean;
   close(): Promise<void>;
 }
 
@@ -124,12 +164,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   const paths = statePaths(resolveOwnHome(options));
   const config = options.config ?? loadConfig({ home: paths.home, env: {}, flags: options.settings ?? {} }).config;
   const id = createHash('sha256').update(paths.home).digest('hex').slice(0, 8);
-  const authMode: 'token' | 'none' = options.insecureNoAuth ? 'none' : 'token';
-  if (config.auth.mode !== 'token' && authMode !== 'none') {
-    throw new PortholeError('INVALID_ARGUMENT', `auth mode "${config.auth.mode}" is not available yet; use "token"`);
-  }
+  const authMode: PipelineState['authMode'] = options.insecureNoAuth ? 'none' : config.auth.mode;
+  if (authMode === 'trusted-proxy') assertTrustedProxySetup(config, options);
 
   const store: SecretStore = openSecretStore(paths);
+  // Password mode refuses to start without a password (PASSWORD_NOT_SET says how to set one).
+  const passwords: PasswordKeeper | undefined = authMode === 'password' ? createPasswordKeeper(store, true) : undefined;
+  const passwordThrottle = createPasswordThrottle();
   const resolved: ResolvedToken =
     options.token !== undefined
       ? { token: validateSuppliedToken(options.token, 'createGateway({ token })'), source: 'flag', generated: false, describe: 'the embedding app' }
@@ -145,6 +186,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   const identityKey = loadIdentityKey(store);
 
   const dynamicNames = new Set<string>();
+  let detectedPublicUrl: string | undefined;
+  let proxySeenAt: number | undefined;
   const bind = config.gateway.host;
   const wildcard = bind === '0.0.0.0' || bind === '::' || bind === '';
   const hostNames = [bind, ...config.gateway.allowed_origins.map(hostOfOrigin)];
@@ -157,8 +200,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     idleMs: config.auth.session_idle * 1000,
     maxMs: config.auth.session_max * 1000,
   });
-  // Sessions made by a token that is no longer current (changed while we were stopped) end now.
-  sessions.revokeWhere((c) => c === token.credential());
+  // Sessions made by a token or password that is no longer current (changed while we were
+  // stopped, or the auth mode changed) end now.
+  const isCredentialValid = (c: string): boolean => passwords !== undefined && c === passwords.credential();
+  sessions.revokeWhere((c) => c === token.credential() || isCredentialValid(c));
   const codes = createCodeStore();
   const bans = createBanTable({
     maxFailures: config.auth.rate_limit.max_failures,
@@ -167,6 +212,14 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   const tracker: ConnectionTracker = createConnectionTracker();
   const tunnelSockets = new WeakMap<object, string>();
+  // Per request, not per socket: tailscaled reuses one backend connection for many clients.
+  const tailscaleRequests = new WeakMap<IncomingMessage, TailscalePeer>();
+  const allowedPeer = createCidrMatcher(config.gateway.allow_cidrs);
+  const restrictPeers = config.gateway.allow_cidrs.length > 0;
+  const statusExtensions: (() => Record<string, unknown> | Promise<Record<string, unknown>>)[] = [];
+  let tunnelManager: TunnelManager | undefined;
+  const socketAllowed = (socket: Duplex): boolean =>
+    !restrictPeers || tunnelSockets.has(socket) || gateway.acceptsPeer((socket as { remoteAddress?: string }).remoteAddress);
 
   const pipeline: PipelineState = {
     hostPolicy: createHostPolicy({ names: hostNames.filter(Boolean) as string[], dynamicNames: () => dynamicNames }),
@@ -174,6 +227,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     isTrustedProxy: createCidrMatcher(config.gateway.trusted_proxies),
     bindHost: wildcard ? undefined : (normalizeAddress(bind) ?? bind.toLowerCase()),
     authMode,
+    trustedProxy: {
+      userHeader: config.auth.trusted_proxy.user_header,
+      requiredHeaders: config.auth.trusted_proxy.required_headers,
+      allowUsers: config.auth.trusted_proxy.allow_users,
+      useXRealIp: config.auth.trusted_proxy.use_x_real_ip,
+    },
     loopbackExempt: config.auth.loopback_exempt,
     publicPaths: config.auth.public_paths,
     bans,
@@ -181,8 +240,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     codes,
     token,
     cookieName: (secure) => `${secure ? '__Host-' : ''}porthole_session_${id}`,
-    isCredentialValid: () => false,
+    isCredentialValid,
     tunnelVisitor: (req) => tunnelSockets.get(req.socket),
+    tailscalePeer: (req) => tailscaleRequests.get(req),
   };
 
   const target = options.target !== undefined ? parseTarget(options.target) : undefined;
@@ -193,8 +253,25 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const identityHeader = createIdentitySigner(identityKey);
 
+  const control = createControlPlane({
+    ...options.control,
+    serverId: id,
+    version: VERSION,
+    token,
+    bans,
+    tracker,
+    isCredentialValid,
+    logger,
+  });
+  registerBuiltins(control, { status: () => gateway.fullStatus(), rotate: () => gateway.rotateToken() });
+
   function answer(req: IncomingMessage, res: ServerResponse, d: Exclude<Decision, { kind: 'forward' | 'porthole' }>): void {
     switch (d.kind) {
+      case 'control': {
+        // Decided for upgrades only; a plain request never gets here.
+        sendError(res, new PortholeError('NOT_FOUND', 'the control plane needs a WebSocket upgrade'));
+        return;
+      }
       case 'error': {
         const extra: Record<string, string> = {};
         if (d.clearCookie) extra['set-cookie'] = clearCookieHeader(pipeline.cookieName(isSecure(req)));
@@ -225,7 +302,16 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   function isSecure(req: IncomingMessage): boolean {
-    return Boolean((req.socket as { encrypted?: boolean }).encrypted) || tunnelSockets.has(req.socket);
+    return (
+      Boolean((req.socket as { encrypted?: boolean }).encrypted) ||
+      tunnelSockets.has(req.socket) ||
+      tailscaleRequests.get(req)?.secure === true ||
+      // Behind a TLS-terminating trusted proxy: the same rule the pipeline uses for `proto`,
+      // so the cookie set (Secure, __Host-) is the one the next request is read with.
+      (!tailscaleRequests.has(req) &&
+        req.headers['x-forwarded-proto'] === 'https' &&
+        pipeline.isTrustedProxy(normalizeAddress(req.socket.remoteAddress)))
+    );
   }
 
   const gateway: Gateway = {
@@ -233,7 +319,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     paths,
     config,
     tokenInfo: { source: resolved.source, generated: resolved.generated, describe: resolved.describe },
+    control,
     handleRequest(req, res) {
+      if (!socketAllowed(req.socket)) {
+        req.socket.destroy();
+        return;
+      }
       let d: Decision;
       try {
         d = decide(req, false, pipeline);
@@ -247,9 +338,35 @@ export function createGateway(options: GatewayOptions): Gateway {
         return;
       }
       if (d.auth.credential !== undefined) tracker.add(d.auth.credential, res);
+      // Only an authenticated visitor's proxy headers: an anonymous one must not plant a suggestion.
+      if (d.ingress.class === 'trusted-proxy') {
+        proxySeenAt = Date.now();
+        // A signed-in user of trusted-proxy mode counts too: the proxy itself vouched for them.
+        if (d.auth.credential !== undefined || d.auth.identity.cred === 'trusted-proxy') {
+          detectedPublicUrl = detectPublicUrl(req.headers, d.ingress) ?? detectedPublicUrl;
+        }
+      }
+      if (d.kind === 'porthole' && d.path === LOGIN_PATH && passwords) {
+        handleLogin(req, res, d, {
+          passwords,
+          throttle: passwordThrottle,
+          bans,
+          logger,
+          startSession: (credential) => {
+            const { id: sid, maxAgeSeconds } = sessions.create(credential, 'admin');
+            return sessionCookieHeader(pipeline.cookieName(isSecure(req)), sid, maxAgeSeconds, isSecure(req));
+          },
+        });
+        return;
+      }
+      if (d.kind === 'porthole' && authMode === 'trusted-proxy' && d.path === '/_porthole/api/codes') {
+        sendError(res, codesRefused());
+        return;
+      }
       if (d.kind === 'porthole') {
         handlePortholeRoute(req, res, d, {
-          status: () => gateway.status(),
+          status: () => gateway.fullStatus(),
+          tunnel: () => tunnelManager,
           issueCode: (scope) => codes.issue({ credential: d.auth.credential ?? token.credential(), scope }),
           logout: () => {
             const cookie = pipeline.cookieName(isSecure(req));
@@ -260,7 +377,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         });
         return;
       }
-      const fwd = forwardHeaders(req, d, cookieNames, identityHeader(d.auth.identity), config.auth.trusted_proxy.user_header);
+      const fwd = forwardHeaders(req, d, cookieNames, identityHeader(d.auth.identity), config.auth.trusted_proxy.user_header, config.auth.trusted_proxy.required_headers);
       if (d.auth.identity.scope !== 'none' && req.headers.origin && pipeline.originPolicy.isAllowed(req.headers.origin)) {
         res.setHeader('access-control-allow-origin', req.headers.origin);
         res.setHeader('access-control-allow-credentials', 'true');
@@ -276,6 +393,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     handleUpgrade(req, socket, head) {
       socket.on('error', () => socket.destroy());
+      if (!socketAllowed(socket)) {
+        socket.destroy();
+        return;
+      }
       let d: Decision;
       try {
         d = decide(req, true, pipeline);
@@ -287,12 +408,23 @@ export function createGateway(options: GatewayOptions): Gateway {
         writeSocketError(socket, d.err);
         return;
       }
+      if (d.kind === 'control') {
+        const a = d.ambient;
+        control.handleUpgrade(req, socket, head, {
+          key: d.ingress.key,
+          ingress: d.ingress.class,
+          ambient: a && a.identity.scope !== 'none' ? { credential: a.credential, sub: a.identity.sub, cred: a.identity.cred, scope: a.identity.scope } : undefined,
+          tokenAccepted: authMode !== 'trusted-proxy',
+          open: authMode === 'none',
+        });
+        return;
+      }
       if (d.kind !== 'forward') {
         writeSocketError(socket, new PortholeError('NOT_FOUND', 'no such endpoint'));
         return;
       }
       if (d.auth.credential !== undefined) tracker.add(d.auth.credential, socket);
-      const fwd = forwardHeaders(req, d, cookieNames, identityHeader(d.auth.identity), config.auth.trusted_proxy.user_header);
+      const fwd = forwardHeaders(req, d, cookieNames, identityHeader(d.auth.identity), config.auth.trusted_proxy.user_header, config.auth.trusted_proxy.required_headers);
       if (proxy) {
         proxy.upgrade(req, socket, head, fwd);
       } else if (options.onUpgrade) {
@@ -304,7 +436,18 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
     },
     issueCode(scope = 'admin') {
+      if (authMode === 'trusted-proxy') throw codesRefused();
       return codes.issue({ credential: token.credential(), scope });
+    },
+    passwordChanged() {
+      // Outside password mode the new hash is simply read at the next start in that mode.
+      if (!passwords) return { sessionsEnded: 0, connectionsClosed: 0 };
+      const { changed, oldCredential } = passwords.reload();
+      if (!changed || oldCredential === undefined) return { sessionsEnded: 0, connectionsClosed: 0 };
+      const sessionsEnded = sessions.revokeCredential(oldCredential);
+      const connectionsClosed = tracker.closeCredential(oldCredential);
+      logger.log('info', 'password changed', { sessionsEnded, connectionsClosed });
+      return { sessionsEnded, connectionsClosed };
     },
     rotateToken() {
       const { oldCredential } = token.rotate();
@@ -322,8 +465,17 @@ export function createGateway(options: GatewayOptions): Gateway {
     markTunnelSocket(socket, visitor) {
       tunnelSockets.set(socket, visitor);
     },
+    markTailscaleRequest(req, peer) {
+      tailscaleRequests.set(req, peer);
+    },
     addHostName(name) {
       dynamicNames.add(name.toLowerCase());
+    },
+    get detectedPublicUrl() {
+      return detectedPublicUrl;
+    },
+    get proxySeenAt() {
+      return proxySeenAt;
     },
     status() {
       return {
@@ -335,12 +487,65 @@ export function createGateway(options: GatewayOptions): Gateway {
         openStreams: tracker.count(),
       };
     },
+    extendStatus(extra) {
+      statusExtensions.push(extra);
+    },
+    async fullStatus() {
+      let out: Record<string, unknown> = { ...gateway.status() };
+      for (const extra of statusExtensions) out = { ...out, ...(await extra()) };
+      return out;
+    },
+    attachTunnel(t) {
+      tunnelManager = t;
+    },
+    acceptsPeer(address) {
+      if (!restrictPeers || address === undefined) return true;
+      const a = normalizeAddress(address);
+      return a !== undefined && (isLoopbackAddress(a) || allowedPeer(a));
+    },
     async close() {
+      await control.close();
       sessions.flush();
       proxy?.close();
     },
   };
   return gateway;
+}
+
+/**
+ * trusted-proxy mode starts only with proxies to trust and without a shared token: the SSO
+ * in front is then the only way in for remote visitors (docs/auth-modes.md). The master
+ * token in the secret store still exists, for the CLI over the Unix socket.
+ */
+function assertTrustedProxySetup(config: PortholeConfig, options: GatewayOptions): void {
+  if (config.gateway.trusted_proxies.length === 0) {
+    throw new PortholeError(
+      'CONFIG_INVALID',
+      'auth.mode is "trusted-proxy" but gateway.trusted_proxies is empty: list the proxy addresses allowed to name the user ' +
+        '(--trusted-proxies 10.0.0.5 or [gateway] trusted_proxies = ["10.0.0.5"])',
+    );
+  }
+  const shared: string[] = [];
+  if (options.token !== undefined) shared.push('createGateway({ token })');
+  if (options.tokenFlags?.authToken !== undefined) shared.push('--auth-token');
+  if (options.tokenFlags?.authTokenFile !== undefined) shared.push('--auth-token-file');
+  if (options.env?.['PORTHOLE_AUTH_TOKEN']) shared.push('PORTHOLE_AUTH_TOKEN');
+  if (config.auth.token_file !== undefined && options.tokenFlags?.authTokenFile === undefined) shared.push('[auth] token_file');
+  if (shared.length > 0) {
+    throw new PortholeError(
+      'CONFIG_INVALID',
+      `auth.mode is "trusted-proxy" but a shared token is supplied (${shared.join(', ')}). In this mode the proxy signs ` +
+        'users in and porthole tokens are not accepted remotely, so a shared token would only be a secret to leak. ' +
+        'Remove it, or use auth.mode = "token".',
+    );
+  }
+}
+
+function codesRefused(): PortholeError {
+  return new PortholeError(
+    'CREDENTIAL_NOT_ACCEPTED',
+    'one-time links are not available in trusted-proxy mode: visitors sign in through the proxy',
+  );
 }
 
 function hostOfOrigin(entry: string): string {

@@ -2,6 +2,7 @@
 // slow and oversized clients, errors answered as JSON, listen failures turned into
 // errors that say what to do.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
 import { PortholeError, errorBody } from '../errors.js';
@@ -17,6 +18,8 @@ export interface ListenOptions {
   maxHeaderSize?: number;
   /** Idle keep-alive connections close after this. Default 5 s. */
   keepAliveTimeoutMs?: number;
+  /** Serve HTTPS (TLS 1.3 minimum) with this certificate and key (PEM). Default: plain HTTP. */
+  tls?: { cert: string; key: string };
 }
 
 export interface Listening {
@@ -44,7 +47,7 @@ export interface GatewayServer {
  */
 export function createGatewayServer(gateway: Gateway, options: Omit<ListenOptions, 'host' | 'port'> = {}): GatewayServer {
   const headersTimeout = options.headersTimeoutMs ?? 10_000;
-  const server = createServer({
+  const httpOptions = {
     maxHeaderSize: options.maxHeaderSize ?? 16 * 1024,
     // Bodies may stream for hours (downloads, SSE); only the head is time-boxed.
     requestTimeout: 0,
@@ -52,7 +55,11 @@ export function createGatewayServer(gateway: Gateway, options: Omit<ListenOption
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
     connectionsCheckingInterval: Math.min(1_000, headersTimeout),
     noDelay: true,
-  });
+  };
+  // `--tls`: TLS 1.3 only (docs/control-plane.md "TLS"); the handshake is time-boxed like headers.
+  const server: Server = options.tls
+    ? createHttpsServer({ ...httpOptions, cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.3', handshakeTimeout: headersTimeout })
+    : createServer(httpOptions);
   server.on('request', gateway.handleRequest);
   // Upgraded sockets leave the HTTP server's bookkeeping (closeAllConnections misses them)
   // but still hold server.close() open: track them so close() can end them.
@@ -88,6 +95,10 @@ export function createGatewayServer(gateway: Gateway, options: Omit<ListenOption
 
 export function listenGateway(gateway: Gateway, options: ListenOptions): Promise<Listening> {
   const { server, closeConnections } = createGatewayServer(gateway, options);
+  // [gateway] allow_cidrs: a peer outside them is dropped on accept, before a byte is read.
+  server.prependListener('connection', (socket: Socket) => {
+    if (!gateway.acceptsPeer(socket.remoteAddress)) socket.destroy();
+  });
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       const where = `${formatHostForUrl(options.host)}:${options.port}`;
@@ -113,7 +124,7 @@ export function listenGateway(gateway: Gateway, options: ListenOptions): Promise
         server,
         host: addr.address,
         port: addr.port,
-        url: `http://${formatHostForUrl(shown)}:${addr.port}`,
+        url: `${options.tls ? 'https' : 'http'}://${formatHostForUrl(shown)}:${addr.port}`,
         close: () =>
           new Promise<void>((done) => {
             server.close(() => done());

@@ -4,7 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { PortholeError } from '../errors.js';
-import { classify, type Ingress } from '../auth/classify.js';
+import { classify, type Ingress, type TailscalePeer } from '../auth/classify.js';
 import type { CodeStore } from '../auth/codes.js';
 import { portholeBearer, queryCredential, readCookie, stripPortholeParams } from '../auth/credentials.js';
 import type { HostPolicy } from '../auth/host.js';
@@ -12,6 +12,8 @@ import { isLoopbackAddress, normalizeAddress, parseHostHeader } from '../auth/ip
 import { type OriginPolicy, isCrossSite, isOriginAcceptable, ownOrigin } from '../auth/origin.js';
 import type { BanTable } from '../auth/rate-limit.js';
 import type { SessionStore } from '../auth/sessions.js';
+import { LOGIN_PATH, isPasswordCredential } from '../auth/password.js';
+import { proxyUser, type TrustedProxyOptions } from '../auth/trusted-proxy.js';
 import type { Identity } from './identity.js';
 import type { TokenKeeper } from './token-keeper.js';
 
@@ -28,7 +30,9 @@ export type Decision =
   | { kind: 'preflight'; origin: string }
   | { kind: 'redirect'; location: string; sessionId: string; maxAgeSeconds: number }
   | { kind: 'porthole'; path: string; auth: AuthResult; ingress: Ingress; proto: 'http' | 'https'; host: string; own: string | undefined }
-  | { kind: 'forward'; auth: AuthResult; ingress: Ingress; proto: 'http' | 'https'; host: string; own: string | undefined };
+  | { kind: 'forward'; auth: AuthResult; ingress: Ingress; proto: 'http' | 'https'; host: string; own: string | undefined }
+  /** An upgrade of the control plane (/_porthole/ws): it authenticates inside its own protocol. */
+  | { kind: 'control'; ingress: Ingress; proto: 'http' | 'https'; ambient: AuthResult | undefined };
 
 export interface PipelineState {
   hostPolicy: HostPolicy;
@@ -36,7 +40,10 @@ export interface PipelineState {
   isTrustedProxy: (addr: string | undefined) => boolean;
   /** The concrete bind address, if not a wildcard: a Host naming it is "local". */
   bindHost: string | undefined;
-  authMode: 'token' | 'none';
+  /** auth.mode, or "none" (--insecure-no-auth). docs/auth-modes.md describes each. */
+  authMode: 'token' | 'password' | 'trusted-proxy' | 'none';
+  /** [auth.trusted_proxy]: read in trusted-proxy mode only. */
+  trustedProxy?: TrustedProxyOptions & { useXRealIp: boolean };
   loopbackExempt: boolean;
   publicPaths: readonly string[];
   bans: BanTable;
@@ -47,6 +54,8 @@ export interface PipelineState {
   /** Credentials other than the master token that are still valid (devices, later). */
   isCredentialValid: (credential: string) => boolean;
   tunnelVisitor: (req: IncomingMessage) => string | undefined;
+  /** What porthole's Tailscale listener verified about this request; undefined for every other ingress. */
+  tailscalePeer?: (req: IncomingMessage) => TailscalePeer | undefined;
 }
 
 const PUBLIC_ENDPOINTS = new Set(['/_porthole/health', '/_porthole/ping']);
@@ -104,8 +113,11 @@ export function decide(req: IncomingMessage, upgrade: boolean, s: PipelineState)
 
   // 2. Classify, once.
   const peer = socket.remoteAddress;
-  const trusted = tunnelVisitor === undefined && s.isTrustedProxy(normalizeAddress(peer));
-  let proto: 'http' | 'https' = (socket as TLSSocket).encrypted || tunnelVisitor !== undefined ? 'https' : 'http';
+  // A request on the Tailscale listener is Tailscale's, whatever trusted_proxies says about loopback.
+  const tailscale = tunnelVisitor === undefined ? s.tailscalePeer?.(req) : undefined;
+  const trusted = tunnelVisitor === undefined && tailscale === undefined && s.isTrustedProxy(normalizeAddress(peer));
+  let proto: 'http' | 'https' =
+    (socket as TLSSocket).encrypted || tunnelVisitor !== undefined || tailscale?.secure === true ? 'https' : 'http';
   if (trusted && headers['x-forwarded-proto'] === 'https') proto = 'https';
   const own = ownOrigin(proto, hostHeader);
   const crossSite = isCrossSite(headers, own, s.originPolicy);
@@ -117,10 +129,22 @@ export function decide(req: IncomingMessage, upgrade: boolean, s: PipelineState)
   const ingress = classify(headers, {
     peer,
     tunnelVisitor,
+    tailscale,
     hostIsLocal,
     crossSite,
     isTrustedProxy: s.isTrustedProxy,
+    useXRealIp: s.trustedProxy?.useXRealIp === true,
   });
+
+  // The control plane proves credentials inside its handshake (src/control/server.ts), so its
+  // upgrade passes here unauthenticated — banned clients too: they are told with close 4029.
+  // A browser's Origin must be acceptable whatever credential follows (no CORS for sockets).
+  if (upgrade && path === CONTROL_PATH) {
+    if (!isOriginAcceptable(headers.origin, own, s.originPolicy)) {
+      return { kind: 'error', err: new PortholeError('ORIGIN_NOT_ALLOWED', 'cross-origin control connection refused') };
+    }
+    return { kind: 'control', ingress, proto, ambient: controlAmbient(req, ingress, proto, s) };
+  }
 
   // 3. Ban check.
   const ban = s.bans.check(ingress.key);
@@ -141,6 +165,14 @@ export function decide(req: IncomingMessage, upgrade: boolean, s: PipelineState)
   if (method === 'OPTIONS' && headers.origin !== undefined && headers['access-control-request-method'] !== undefined) {
     if (s.originPolicy.isAllowed(headers.origin)) return { kind: 'preflight', origin: headers.origin };
     return { kind: 'error', err: new PortholeError('ORIGIN_NOT_ALLOWED', 'origin not allowed') };
+  }
+  // The password login form is public by design (DESIGN §3); its POST must come from our own
+  // page (or a non-browser client): a cross-site form post is refused (login CSRF).
+  if (s.authMode === 'password' && path === LOGIN_PATH && !upgrade) {
+    if (method === 'POST' && crossSite) {
+      return { kind: 'error', err: new PortholeError('ORIGIN_NOT_ALLOWED', 'cross-origin login refused') };
+    }
+    return { kind: 'porthole', path, auth: ANONYMOUS(ingress), ...base };
   }
 
   // 4. Authenticate.
@@ -165,6 +197,23 @@ export function decide(req: IncomingMessage, upgrade: boolean, s: PipelineState)
 }
 
 type AuthOutcome = { kind: 'ok'; result: AuthResult } | { kind: 'answer'; decision: Decision };
+
+const CONTROL_PATH = '/_porthole/ws';
+
+/**
+ * The ambient credential a control connection may use (`connect` with scheme "session"): the
+ * session cookie, or in trusted-proxy mode the proxy's user. Never the loopback exemption.
+ */
+function controlAmbient(req: IncomingMessage, ingress: Ingress, proto: 'http' | 'https', s: PipelineState): AuthResult | undefined {
+  if (s.authMode === 'none') return undefined;
+  if (s.authMode === 'trusted-proxy') {
+    if (ingress.class !== 'trusted-proxy' || ingress.clientUnknown || s.trustedProxy === undefined) return undefined;
+    const r = proxyUser(req, s.trustedProxy);
+    if (!r.ok) return undefined;
+    return { credential: undefined, identity: { sub: r.user, cred: 'trusted-proxy', scope: 'admin', ingress: ingress.class }, ambient: true };
+  }
+  return sessionAuth(req.headers, s.cookieName(proto === 'https'), ingress, s);
+}
 
 function fail(err: PortholeError, clearCookie = false): AuthOutcome {
   return { kind: 'answer', decision: { kind: 'error', err, clearCookie } };
@@ -202,6 +251,7 @@ function authenticate(
     };
   }
   const headers = req.headers;
+  if (s.authMode === 'trusted-proxy') return authenticateProxyUser(req, path, query, ingress, s);
 
   // Authorization: Bearer ph_… (an app's own bearer has no prefix and is ignored here).
   const bearer = portholeBearer(headers);
@@ -250,8 +300,26 @@ function authenticate(
       },
     };
   }
+  // The tailscale identity (DESIGN §2): an allowed tailnet login, never Funnel traffic. Like
+  // the loopback exemption it is ambient (the Origin rule applies) and does not cover
+  // porthole's own API and control plane.
+  const ts = ingress.tailscale;
+  if (ts?.allowed && !ts.funnel && ts.login !== undefined && !needsRealCredential(path)) {
+    return {
+      kind: 'ok',
+      result: {
+        credential: undefined,
+        identity: { sub: ts.login, cred: 'tailscale', scope: 'admin', ingress: 'tailscale' },
+        ambient: true,
+      },
+    };
+  }
   if (!path.startsWith('/_porthole/') && isPublicPath(path, s.publicPaths)) return { kind: 'ok', result: ANONYMOUS(ingress) };
   const hadCookie = readCookie(headers, cookieName) !== undefined;
+  // Password mode: a browser opening a page is sent to the login form, which comes back here.
+  if (s.authMode === 'password' && navigational && acceptsHtml(headers) && !needsRealCredential(path)) {
+    return loginRedirect(req);
+  }
   return fail(new PortholeError('AUTH_REQUIRED', 'authentication required'), hadCookie);
 }
 
@@ -260,7 +328,8 @@ function ok(credential: string, cred: string, ingress: Ingress, ambient: boolean
     kind: 'ok',
     result: {
       credential,
-      identity: { sub: credential.startsWith('token:') ? 'owner' : credential, cred, scope, ingress: ingress.class },
+      // The master token and the password both belong to the desk's owner.
+      identity: { sub: credential.startsWith('token:') || isPasswordCredential(credential) ? 'owner' : credential, cred, scope, ingress: ingress.class },
       ambient,
     },
   };
@@ -299,4 +368,82 @@ function redirect(
   }
   const { id, maxAgeSeconds } = s.sessions.create(credential, scope);
   return { kind: 'answer', decision: { kind: 'redirect', location, sessionId: id, maxAgeSeconds } };
+}
+
+// ── auth modes: password (login redirect) and trusted-proxy (docs/auth-modes.md) ──
+
+function acceptsHtml(headers: IncomingMessage['headers']): boolean {
+  const accept = headers.accept;
+  return typeof accept === 'string' && accept.toLowerCase().includes('text/html');
+}
+
+/** 303 to the login form, which returns to this same-site path after signing in. */
+function loginRedirect(req: IncomingMessage): AuthOutcome {
+  const back = stripPortholeParams(req.url ?? '/').replace(/^[/\\]+/, '/');
+  const location = `${LOGIN_PATH}?next=${encodeURIComponent(back)}`;
+  return { kind: 'answer', decision: { kind: 'redirect', location, sessionId: '', maxAgeSeconds: 0 } };
+}
+
+/**
+ * auth.mode = "trusted-proxy": the proxy in front signs users in. Only a request from a
+ * trusted proxy (ingress `trusted-proxy`) that names a client address may assert a user, in
+ * the configured header. porthole's own credentials are off for remote requests (bearer,
+ * `?token=`, `?code=`, sessions): the SSO is the only way in, and a leaked token is not a way
+ * around it. The CLI on this host uses the Unix socket. Nothing here counts toward a ban:
+ * there is nothing to guess.
+ */
+function authenticateProxyUser(
+  req: IncomingMessage,
+  path: string,
+  query: string | undefined,
+  ingress: Ingress,
+  s: PipelineState,
+): AuthOutcome {
+  const headers = req.headers;
+  const presented = portholeBearer(headers) !== undefined || (query !== undefined && queryCredential(new URLSearchParams(query)) !== undefined);
+  if (presented) {
+    return fail(
+      new PortholeError(
+        'CREDENTIAL_NOT_ACCEPTED',
+        'porthole tokens and links are not accepted in trusted-proxy mode; sign in through the proxy',
+      ),
+    );
+  }
+  if (ingress.class === 'trusted-proxy') {
+    if (ingress.clientUnknown) {
+      return fail(
+        new PortholeError(
+          'CLIENT_ADDRESS_UNKNOWN',
+          'the proxy sent no usable client address (X-Forwarded-For); refusing the request',
+        ),
+      );
+    }
+    if (s.trustedProxy === undefined) return fail(new PortholeError('AUTH_REQUIRED', 'authentication required'));
+    const r = proxyUser(req, s.trustedProxy);
+    if (r.ok) {
+      return {
+        kind: 'ok',
+        result: {
+          credential: undefined,
+          identity: { sub: r.user, cred: 'trusted-proxy', scope: 'admin', ingress: ingress.class },
+          // The browser sends the SSO cookie on its own: the Origin rule applies.
+          ambient: true,
+        },
+      };
+    }
+    if (!path.startsWith('/_porthole/') && isPublicPath(path, s.publicPaths)) return { kind: 'ok', result: ANONYMOUS(ingress) };
+    return fail(r.err);
+  }
+  if (ingress.class === 'local' && s.loopbackExempt && !needsRealCredential(path)) {
+    return {
+      kind: 'ok',
+      result: {
+        credential: undefined,
+        identity: { sub: 'local', cred: 'local', scope: 'admin', ingress: 'local' },
+        ambient: true,
+      },
+    };
+  }
+  if (!path.startsWith('/_porthole/') && isPublicPath(path, s.publicPaths)) return { kind: 'ok', result: ANONYMOUS(ingress) };
+  return fail(new PortholeError('AUTH_REQUIRED', 'authentication required: sign in through the proxy'));
 }

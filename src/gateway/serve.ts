@@ -4,11 +4,15 @@ import type { PortholeConfig } from '../config/schema.js';
 import { PortholeError, isPortholeError } from '../errors.js';
 import { openSecretStore } from '../secrets/store.js';
 import { createTunnelManager, type TunnelManager, type TunnelManagerOptions } from '../tunnel/manager.js';
+import { buildOverview, cachedTailscaleSummary, TAILSCALE_OFF } from '../exposure/overview.js';
+import { assertNoConflicts, type ExposureFacts } from '../exposure/rules.js';
 import type { Logger } from '../log.js';
+import { createTailscaleExposure, tailscaleOverview, type TailscaleExposure, type TailscaleRunner } from '../tailscale/index.js';
 import { chooseConnectUrl, isRemoteBind, type ConnectChoice } from './connect-url.js';
 import { listenControlSocket } from './control-socket.js';
 import { createGateway, type Gateway } from './gateway.js';
 import { listenGateway, type Listening, type ListenOptions } from './listen.js';
+import { type GatewayTls, loadGatewayTls, type TlsChoice } from '../tls/gateway-cert.js';
 
 export interface ServeOptions {
   home: string;
@@ -20,6 +24,10 @@ export interface ServeOptions {
   listen?: Omit<ListenOptions, 'host' | 'port'>;
   /** Tunnel client tuning (tests shorten back-off and liveness). */
   tunnelClient?: TunnelManagerOptions['client'];
+  /** How `tailscale` is run. Default: the one on PATH. */
+  tailscaleRun?: TailscaleRunner;
+  /** `--tls self-signed` or `--tls-cert/--tls-key` (src/tls/gateway-cert.ts). Default: plain HTTP. */
+  tls?: TlsChoice;
 }
 
 export interface RunningGateway {
@@ -33,6 +41,10 @@ export interface RunningGateway {
   tunnel: TunnelManager;
   /** Why the tunnel did not start at launch (e.g. CONSENT_REQUIRED), if it was asked to. */
   tunnelStartError: PortholeError | undefined;
+  /** Tailscale Serve/Funnel; already mapped when [tailscale] mode is serve or funnel. */
+  tailscale: TailscaleExposure;
+  /** The certificate served and its pins, when TLS is on. */
+  tls: GatewayTls | undefined;
   close(): Promise<void>;
 }
 
@@ -55,12 +67,32 @@ export async function startServe(options: ServeOptions): Promise<RunningGateway>
     logger: options.logger,
   });
   let listening: Listening | undefined;
+  let tls: GatewayTls | undefined;
   try {
-    listening = await listenGateway(gateway, { host: config.gateway.host, port: config.gateway.port, ...options.listen });
+    const authMode: ExposureFacts['authMode'] = options.insecureNoAuth ? 'none' : config.auth.mode;
+    // The facts the exposure rules judge (docs/exposure.md): checked now, so serve refuses
+    // to start with exposures that undermine each other, and again by run-time switches.
+    const facts = (tunnelOn: boolean): ExposureFacts => ({
+      bindHost: config.gateway.host,
+      authMode,
+      tailscale: config.tailscale.mode,
+      tunnel: tunnelOn,
+      tunnelAutoStart: config.tunnel.auto_start,
+    });
+    assertNoConflicts(facts(config.tunnel.enabled));
+    tls = options.tls ? loadGatewayTls(options.tls, options.home, config.gateway.host) : undefined;
+    listening = await listenGateway(gateway, {
+      host: config.gateway.host,
+      port: config.gateway.port,
+      ...options.listen,
+      ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
+    });
     const l = listening;
     const remoteAccess = isRemoteBind(config.gateway.host);
-    const connect = remoteAccess ? chooseConnectUrl(config.gateway.host, l.port, config.gateway.allowed_origins) : undefined;
+    const chosen = remoteAccess ? chooseConnectUrl(config.gateway.host, l.port, config.gateway.allowed_origins) : undefined;
+    const connect = chosen && tls ? { ...chosen, url: chosen.url.replace(/^http:/, 'https:') } : chosen;
     const tunnel = createTunnelManager({
+      guard: () => assertNoConflicts(facts(true)),
       gateway,
       config: config.tunnel,
       paths: gateway.paths,
@@ -69,18 +101,61 @@ export async function startServe(options: ServeOptions): Promise<RunningGateway>
       logger: options.logger,
       client: options.tunnelClient,
     });
-    const socket = await listenControlSocket({
+    gateway.attachTunnel(tunnel);
+    gateway.extendStatus(() => ({
+      url: l.url,
+      host: l.host,
+      port: l.port,
+      remoteAccess,
+      connectUrl: connect?.url ?? null,
+      tunnel: tunnel.status(),
+    }));
+    const ts = createTailscaleExposure({
       gateway,
-      tunnel,
-      describe: () => ({
-        url: l.url,
-        host: l.host,
-        port: l.port,
-        remoteAccess,
-        connectUrl: connect?.url ?? null,
-        tunnel: tunnel.status(),
-      }),
+      paths: gateway.paths,
+      config: config.tailscale,
+      run: options.tailscaleRun,
+      logger: options.logger,
+      // Run-time switches (`porthole tailscale funnel`) are judged by the same rules.
+      guard: (mode) => assertNoConflicts({ ...facts(tunnel.status().state.state !== 'stopped'), tailscale: mode }),
     });
+    gateway.extendStatus(() => ({ tailscale: ts.state() }));
+    // Pins are public (they identify the key; they grant nothing): clients copy them from here.
+    gateway.extendStatus(() => ({ tls: tls ? { pin: `sha256/${tls.pins.spkiSha256}`, fingerprint256: tls.pins.fingerprint256, notAfter: tls.notAfter } : null }));
+    // The remote-access overview (docs/exposure.md). Asking tailscale costs a process spawn:
+    // only while porthole's mapping is on, and at most every few seconds.
+    const tailscaleSummary = cachedTailscaleSummary(() =>
+      tailscaleOverview({ paths: gateway.paths, run: options.tailscaleRun, exposure: ts }),
+    );
+    gateway.extendStatus(async () => ({
+      exposure: buildOverview({
+        config,
+        listening: { host: config.gateway.host, port: l.port },
+        authMode,
+        tunnel: tunnel.status(),
+        tailscale: ts.state().mode === 'off' ? TAILSCALE_OFF : await tailscaleSummary(),
+        detectedPublicUrl: gateway.detectedPublicUrl,
+        proxySeenAt: gateway.proxySeenAt,
+      }),
+    }));
+    const tailscale = {
+      overview: () => tailscaleOverview({ paths: gateway.paths, run: options.tailscaleRun, exposure: ts }),
+      start: (mode: 'serve' | 'funnel') => ts.start(mode),
+      reset: () => ts.reset(),
+    };
+    const socket = await listenControlSocket({ gateway, tunnel, tailscale, describe: () => ({}) });
+    // Asked for Tailscale and it cannot be had: refuse to start, saying why (after the
+    // control socket, which proves no other gateway of this home runs).
+    if (config.tailscale.mode !== 'off') {
+      try {
+        await ts.start(config.tailscale.mode);
+      } catch (err) {
+        await ts.close();
+        await tunnel.close();
+        await socket.close();
+        throw err;
+      }
+    }
     // The local API never depends on the tunnel: a tunnel that cannot start is reported, not fatal.
     let tunnelStartError: PortholeError | undefined;
     if (config.tunnel.enabled || tunnel.mayAutoStart()) {
@@ -91,7 +166,9 @@ export async function startServe(options: ServeOptions): Promise<RunningGateway>
         tunnelStartError = err;
       }
     }
-    const code = remoteAccess && !options.insecureNoAuth ? gateway.issueCode().code : undefined;
+    // No one-time link in trusted-proxy mode: visitors sign in through the proxy.
+    const code =
+      remoteAccess && !options.insecureNoAuth && config.auth.mode !== 'trusted-proxy' ? gateway.issueCode().code : undefined;
     return {
       gateway,
       listening: l,
@@ -101,7 +178,10 @@ export async function startServe(options: ServeOptions): Promise<RunningGateway>
       code,
       tunnel,
       tunnelStartError,
+      tailscale: ts,
+      tls,
       async close() {
+        await ts.close();
         await tunnel.close();
         await socket.close();
         await l.close();

@@ -27,6 +27,11 @@ export interface TokenKeeper {
   /** Id of the current token's credential: "token:<12 hex of its SHA-256>" (not secret). */
   credential(): string;
   check(presented: string): TokenCheck;
+  /**
+   * Checks a proof keyed by SHA-256(token) (the control plane's HMAC): `verify` runs with the
+   * current token's digest, then with each recently retired one (→ "stale").
+   */
+  checkKeyed(verify: (key: Buffer) => boolean): TokenCheck;
   /** Issues a new token into the store; the old one is refused from now on. */
   rotate(): { oldCredential: string; newCredential: string };
   /** The token itself, for the library's owner and the CLI on this host. Never sent by an endpoint. */
@@ -60,6 +65,11 @@ export function createTokenKeeper(resolved: ResolvedToken, paths: StatePaths | u
       const now = Date.now();
       // Digest comparison by string: the digest of a guess reveals nothing about a token.
       return retired.some((r) => r.digest === hex && now - r.at < RETIRED_MS) ? 'stale' : 'wrong';
+    },
+    checkKeyed(verify) {
+      if (verify(tokenDigest)) return 'ok';
+      const now = Date.now();
+      return retired.some((r) => now - r.at < RETIRED_MS && verify(Buffer.from(r.digest, 'hex'))) ? 'stale' : 'wrong';
     },
     rotate() {
       if (resolved.source !== 'store' || !paths || !store) {

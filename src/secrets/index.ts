@@ -20,15 +20,29 @@ export {
   validateSuppliedToken,
 } from './token.js';
 export { readState, updateState } from './state.js';
-export type { PortholeState } from './state.js';
+export type { PortholeState, RecordedSecretStore } from './state.js';
 export {
   createFileSecretStore,
   hasPersistentKeyring,
+  listFileSecrets,
   openSecretStore,
   resolveToken,
   rotateStoredToken,
+  secretStoreMode,
 } from './store.js';
-export type { ResolveTokenOptions, ResolvedToken, SecretStore, TokenSource } from './store.js';
+export type {
+  OpenSecretStoreOptions,
+  ResolveTokenOptions,
+  ResolvedToken,
+  SecretStore,
+  SecretStoreMode,
+  TokenSource,
+} from './store.js';
+export { createKeyringSecretStore, keyringBackendFor } from './keyring-store.js';
+export type { KeyringOptions } from './keyring-store.js';
+export type { KeyringBackend, KeyringProbe } from './keyring.js';
+export { migrateSecrets } from './migrate.js';
+export type { MigrateResult } from './migrate.js';
 export {
   ensureDir,
   ensureOwnedPrivateDir,

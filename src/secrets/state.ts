@@ -9,9 +9,23 @@ export interface PortholeState {
   version: 1;
   /** Set once a token has been issued, so a token that later disappears is an error, not a silent regeneration. */
   token?: { issuedAt: string; store: 'file' | 'keyring' };
+  /**
+   * Which store holds this home's secrets, recorded with the first secret written. Sticky:
+   * a home recorded as "keyring" fails with KEYRING_UNAVAILABLE rather than fall back to
+   * files (where the token is not). Changed only by `porthole secrets migrate`.
+   */
+  secretStore?: RecordedSecretStore;
   /** Settings saved from the console or CLI; used only for keys porthole.toml does not set. */
   settings?: Record<string, unknown>;
   [k: string]: unknown;
+}
+
+export interface RecordedSecretStore {
+  kind: 'file' | 'keyring';
+  /** The keyring backend, e.g. "secret-service"; only with kind "keyring". */
+  backend?: string;
+  /** When this store was chosen (ISO 8601). */
+  since: string;
 }
 
 /** Reads state.json. Missing → `{ version: 1 }`; unparsable or unknown version → CONFIG_INVALID. */
@@ -40,7 +54,17 @@ export function readState(paths: StatePaths): PortholeState {
   if (token !== undefined && (typeof token !== 'object' || token === null || Array.isArray(token))) {
     throw invalid(paths, 'has a malformed "token" entry');
   }
+  const store = state['secretStore'];
+  if (store !== undefined && !isRecordedStore(store)) throw invalid(paths, 'has a malformed "secretStore" entry');
   return state as PortholeState;
+}
+
+function isRecordedStore(v: unknown): v is RecordedSecretStore {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const r = v as Record<string, unknown>;
+  if (r['kind'] !== 'file' && r['kind'] !== 'keyring') return false;
+  if (r['backend'] !== undefined && typeof r['backend'] !== 'string') return false;
+  return typeof r['since'] === 'string';
 }
 
 function invalid(paths: StatePaths, problem: string, cause?: unknown): PortholeError {

@@ -1,9 +1,12 @@
 // The secret store (OS keyring or 0600 files) and the gateway token's lifecycle: which
 // supplied token wins, first-run generation, and refusing to regenerate a lost token.
-import { unlinkSync } from 'node:fs';
+import { readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { PortholeError } from '../errors.js';
 import { readSecretFile, writeFileAtomic } from '../util/fs.js';
+import { keyringUnavailable } from './keyring.js';
+import { checkSecretName, SECRET_NAME_RE } from './names.js';
+import { createKeyringSecretStore, keyringBackendFor, noBackendReason, SECRET_SERVICE_BACKEND } from './keyring-store.js';
 import type { StatePaths } from './paths.js';
 import { readState, updateState } from './state.js';
 import { generateToken, validateSuppliedToken } from './token.js';
@@ -17,14 +20,7 @@ export interface SecretStore {
   describe(): string;
 }
 
-const SECRET_NAME_RE = /^[a-z0-9-]+$/;
-
-function checkName(name: string): void {
-  // The name becomes a file name: no separators, dots or traversal.
-  if (!SECRET_NAME_RE.test(name)) {
-    throw new PortholeError('INVALID_ARGUMENT', `invalid secret name ${JSON.stringify(name)}: use a-z, 0-9 and -`);
-  }
-}
+const checkName = checkSecretName;
 
 /**
  * File store: one 0600 file per secret in `secretsDir` (kept 0700). Reads refuse files
@@ -56,20 +52,122 @@ export function createFileSecretStore(secretsDir: string): SecretStore {
   };
 }
 
-/**
- * Whether an OS keyring that persists across reboots is available. Not implemented on any
- * OS yet, so this is always false and the file store is used. A keyring that forgets on
- * reboot (e.g. a session-only Secret Service) would lose the token, and a lost token is
- * an error (never regenerated silently), so only a persistent one may ever be chosen.
- */
-export function hasPersistentKeyring(): boolean {
-  return false;
+export type SecretStoreMode = 'auto' | 'file' | 'keyring';
+
+export interface OpenSecretStoreOptions {
+  /**
+   * Default process.env. Read: PORTHOLE_SECRET_STORE (auto | file | keyring, default auto),
+   * and the session bus variables and PATH the keyring backend needs.
+   */
+  env?: Record<string, string | undefined>;
+  /** Default process.platform. */
+  platform?: NodeJS.Platform;
 }
 
-/** Picks the store: a persistent OS keyring when available (currently never), else the file store. */
-export function openSecretStore(paths: StatePaths): SecretStore {
-  // A keyring backend, when one exists, plugs in here behind hasPersistentKeyring().
-  return createFileSecretStore(paths.secretsDir);
+/**
+ * Whether an OS keyring that persists across reboots is usable now: on Linux, a Secret
+ * Service whose default collection is on disk (not the in-memory session collection) and
+ * unlocked. A keyring that forgets on reboot would lose the token, and a lost token is an
+ * error (never regenerated silently), so only a persistent one is ever chosen.
+ */
+export function hasPersistentKeyring(options: OpenSecretStoreOptions = {}): boolean {
+  return keyringBackendFor(options)?.probe().ok ?? false;
+}
+
+/** PORTHOLE_SECRET_STORE, checked. Empty counts as unset. */
+export function secretStoreMode(env: Record<string, string | undefined> = process.env): SecretStoreMode {
+  const v = env['PORTHOLE_SECRET_STORE'];
+  if (!v) return 'auto';
+  if (v === 'auto' || v === 'file' || v === 'keyring') return v;
+  throw new PortholeError('CONFIG_INVALID', `PORTHOLE_SECRET_STORE=${JSON.stringify(v)} is not one of auto, file, keyring.`);
+}
+
+/**
+ * Opens this home's secret store. The choice is sticky: once a secret has been written,
+ * state.json records the store (`secretStore`), and that store is used from then on — a
+ * home recorded as "keyring" whose keyring cannot be reached fails with
+ * KEYRING_UNAVAILABLE instead of falling back to files, where its token is not. A home
+ * that already has files in secrets/ (or a token recorded as "file") stays on files.
+ * A new home: PORTHOLE_SECRET_STORE=file → files; =keyring → the keyring or
+ * KEYRING_UNAVAILABLE; auto (default) → the keyring when hasPersistentKeyring(), else files.
+ * The choice is recorded at the first write, never by merely opening or reading.
+ * PORTHOLE_SECRET_STORE contradicting the recorded store is CONFIG_INVALID (move the
+ * secrets with `porthole secrets migrate`).
+ */
+export function openSecretStore(paths: StatePaths, options: OpenSecretStoreOptions = {}): SecretStore {
+  const env = options.env ?? process.env;
+  const mode = secretStoreMode(env);
+  const current = currentStoreKind(paths);
+  if (current !== undefined) {
+    if (mode !== 'auto' && mode !== current.kind) {
+      throw new PortholeError(
+        'CONFIG_INVALID',
+        `PORTHOLE_SECRET_STORE=${mode}, but this home (${paths.home}) keeps its secrets in the ${current.kind} store ` +
+          `(${current.why}). Unset PORTHOLE_SECRET_STORE, or move the secrets with \`porthole secrets migrate --to ${mode}\`.`,
+      );
+    }
+    const store = current.kind === 'keyring' ? createKeyringSecretStore(paths, keyringBackendFor(options)) : createFileSecretStore(paths.secretsDir);
+    return current.recorded ? store : recordOnWrite(paths, store);
+  }
+  if (mode === 'file') return recordOnWrite(paths, createFileSecretStore(paths.secretsDir));
+  const backend = keyringBackendFor(options);
+  const probe = backend?.probe() ?? { ok: false as const, reason: noBackendReason(options.platform) };
+  if (probe.ok) return recordOnWrite(paths, createKeyringSecretStore(paths, backend));
+  if (mode === 'keyring') {
+    throw keyringUnavailable(
+      `PORTHOLE_SECRET_STORE=keyring, but the OS keyring cannot be used: ${probe.reason}. ` +
+        'Unlock or start the keyring, or use PORTHOLE_SECRET_STORE=auto (files when no persistent keyring is available).',
+    );
+  }
+  return recordOnWrite(paths, createFileSecretStore(paths.secretsDir));
+}
+
+/** Which store this home uses already, if any, and why (for messages). */
+function currentStoreKind(paths: StatePaths): { kind: 'file' | 'keyring'; recorded: boolean; why: string } | undefined {
+  const state = readState(paths);
+  if (state.secretStore) return { kind: state.secretStore.kind, recorded: true, why: `recorded in ${paths.stateFile}` };
+  // Homes from before the choice was recorded: the token's record, or files already there.
+  if (state.token) return { kind: state.token.store, recorded: false, why: `its token is recorded in ${paths.stateFile}` };
+  if (hasStoredFiles(paths.secretsDir)) return { kind: 'file', recorded: false, why: `${paths.secretsDir} holds secrets` };
+  return undefined;
+}
+
+/** Names of the secrets in the file store (regular files named like secrets). */
+export function listFileSecrets(secretsDir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(secretsDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return names.filter((n) => SECRET_NAME_RE.test(n)).sort();
+}
+
+function hasStoredFiles(secretsDir: string): boolean {
+  return listFileSecrets(secretsDir).length > 0;
+}
+
+/** Wraps a store so that its first write records it in state.json (after the write succeeds). */
+function recordOnWrite(paths: StatePaths, store: SecretStore): SecretStore {
+  let recorded = false;
+  return {
+    ...store,
+    kind: store.kind,
+    set(name, value) {
+      store.set(name, value);
+      if (recorded) return;
+      recordStore(paths, store.kind);
+      recorded = true;
+    },
+  };
+}
+
+/** Records the store holding this home's secrets (and, for a keyring, which backend). */
+export function recordStore(paths: StatePaths, kind: 'file' | 'keyring'): void {
+  updateState(paths, (s) => {
+    s.secretStore = { kind, ...(kind === 'keyring' ? { backend: SECRET_SERVICE_BACKEND } : {}), since: new Date().toISOString() };
+  });
 }
 
 export type TokenSource = 'flag' | 'flag-file' | 'env' | 'config-file' | 'store';

@@ -74,6 +74,11 @@ export interface CertificateOptions {
   issuer?: { certPem: string; keyPem: string };
   /** The clock, for tests that need expired or future certificates. Default: now. */
   now?: Date;
+  /**
+   * Certify this existing ECDSA P-256 private key (PEM) instead of a new one: a renewal that
+   * keeps the public key, so SPKI pins stay valid. Default: a fresh key pair.
+   */
+  keyPem?: string;
 }
 
 export interface CertificatePins {
@@ -96,7 +101,7 @@ function invalid(message: string, cause?: unknown): PortholeError {
 /** Creates a P-256 key pair and a certificate for it, self-signed or signed by `issuer`. */
 export function createCertificate(options: CertificateOptions): IssuedCertificate {
   const settings = checkOptions(options);
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const { privateKey, publicKey } = options.keyPem !== undefined ? existingKeyPair(options.keyPem) : generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const spki = publicKey.export({ type: 'spki', format: 'der' });
   const subject = nameWithCommonName(settings.commonName);
   const keyId = keyIdentifier(spki);
@@ -124,6 +129,19 @@ export function createCertificate(options: CertificateOptions): IssuedCertificat
     keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
     ...pinsOf(certDer),
   };
+}
+
+function existingKeyPair(keyPem: string): { privateKey: KeyObject; publicKey: KeyObject } {
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(keyPem);
+  } catch (err) {
+    throw invalid('invalid keyPem: not a PEM private key', err);
+  }
+  if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw invalid('invalid keyPem: an ECDSA P-256 key is required');
+  }
+  return { privateKey, publicKey: createPublicKey(privateKey) };
 }
 
 /** Pins of an existing PEM certificate (the first one in `certPem`). */

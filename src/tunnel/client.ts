@@ -19,6 +19,7 @@ import {
   type HandshakeMessage,
 } from '../protocol/handshake.js';
 import { createMuxSession, type MuxSession } from '../protocol/mux/index.js';
+import { backoffDelay, backoffSettings } from '../util/backoff.js';
 import { parseHostPort } from '../util/host-port.js';
 import type { DeskIdentity } from './identity.js';
 
@@ -175,9 +176,8 @@ export function connectOnce(o: TunnelClientOptions, kind: 'register' | 'release'
 /** The reconnecting client: forever, with capped exponential back-off and full jitter. */
 export function createTunnelClient(o: TunnelClientOptions): TunnelClient {
   const logger = o.logger ?? debugLogger;
-  const baseMs = o.backoff?.baseMs ?? 500;
-  const maxMs = o.backoff?.maxMs ?? 30_000;
-  const stableMs = o.backoff?.stableMs ?? 60_000;
+  const backoff = backoffSettings(o.backoff);
+  const { stableMs } = backoff;
   const emitter = new EventEmitter() as TunnelClient;
   let state: TunnelState = { state: 'stopped' };
   let running = false;
@@ -227,10 +227,8 @@ export function createTunnelClient(o: TunnelClientOptions): TunnelClient {
         emitter.emit('failed', error);
       }
       if (!running) return;
-      // Full jitter (AWS architecture blog): uniform in [0, min(cap, base·2^n)]; permanent
-      // refusals wait the cap — retrying sooner cannot help.
-      const ceiling = PERMANENT.has(error.code) ? maxMs : Math.min(maxMs, baseMs * 2 ** Math.min(attempt - 1, 20));
-      const wait = Math.floor(Math.random() * ceiling);
+      // Full jitter; permanent refusals wait up to the cap — retrying sooner cannot help.
+      const wait = backoffDelay(attempt, backoff, PERMANENT.has(error.code));
       set({ state: 'waiting', retryInMs: wait, attempt, lastError: error });
       await new Promise<void>((resolve) => {
         timer = setTimeout(resolve, wait);

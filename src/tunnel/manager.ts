@@ -35,6 +35,11 @@ export interface TunnelManagerOptions {
   logger?: Logger;
   /** The relay is on this machine (the demo): nothing is exposed, so no consent is asked or recorded. */
   localRelay?: boolean;
+  /**
+   * Checked before every start (before consent is asked or recorded): throws when opening
+   * the tunnel now would break an exposure rule (EXPOSURE_CONFLICT, docs/exposure.md).
+   */
+  guard?: () => void;
   /** Client tuning (tests shorten these). */
   client?: { backoff?: { baseMs?: number; maxMs?: number; stableMs?: number }; pingIntervalMs?: number; deadAfterMs?: number };
 }
@@ -105,6 +110,7 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
   return {
     start(opts = {}) {
       if (client) return status();
+      o.guard?.();
       if (!o.localRelay && !hasConsent(o.paths)) {
         if (!opts.acceptRisk) {
           throw new PortholeError('CONSENT_REQUIRED', `the public tunnel needs your consent first. ${CONSENT_TEXT} Run \`porthole tunnel start --accept-risk\` to agree.`);

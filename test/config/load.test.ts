@@ -45,6 +45,7 @@ test('defaults with no file, env, flags or state', () => {
     port: 7070,
     allowed_origins: [],
     trusted_proxies: [],
+    allow_cidrs: [],
     target_timeout: 30,
   });
   assert.equal(config.auth.mode, 'token');

@@ -78,9 +78,9 @@ test('public_url: an http(s) origin, no path, query or credentials', () => {
     [
       ['https://desk.example.com', 'https://desk.example.com'],
       ['https://desk.example.com/', 'https://desk.example.com'],
-      ['http://desk.example.com:8443', 'http://desk.example.com:8443'],
+      ['http://192.168.1.10:8443', 'http://192.168.1.10:8443'],
     ],
-    ['desk.example.com', 'ftp://desk.example.com', 'https://desk.example.com/app', 'https://desk.example.com/?a=1', 'https://a:b@desk.example.com', 'https://'],
+    ['desk.example.com', 'http://desk.example.com:8443', 'ftp://desk.example.com', 'https://desk.example.com/app', 'https://desk.example.com/?a=1', 'https://a:b@desk.example.com', 'https://'],
   );
   table(checkRemoteUrl, [['https://desk.example.com/base', 'https://desk.example.com/base']], ['https://desk.example.com/?t=1', 'ws://x']);
 });

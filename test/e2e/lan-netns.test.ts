@@ -5,6 +5,8 @@
 // PORTHOLE_TEST_REQUIRE_ALL=1).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Served, tempHome } from '../helpers/cli.js';
 import {
   createPair,
@@ -212,5 +214,37 @@ describe('LAN access across two network namespaces', { skip }, () => {
     assert.equal(echo.headers['x-forwarded-for'], p.clAddress);
 
     assert.equal(await wild.stop(), 0, `porthole exits cleanly on SIGTERM:\n${wild.stderr()}`);
+  });
+
+  test('[gateway] allow_cidrs: a peer outside the list is dropped on accept; inside it is served', async () => {
+    const p = net();
+    const start = async (cidrs: string[]): Promise<{ g: Served; url: string; token: string }> => {
+      const home = tempHome();
+      homes.push(home);
+      writeFileSync(join(home.home, 'porthole.toml'), `[gateway]\nallow_cidrs = ${JSON.stringify(cidrs)}\n`);
+      const g = await startCliIn(p, p.gw, ['serve', '--target', app!.url, '--host', '0.0.0.0', '--port', '0', '--json'], {
+        PORTHOLE_HOME: home.home,
+      });
+      return { g, url: `http://${p.gwAddress}:${g.event.port}`, token: String(g.event['generatedToken'] ?? '') };
+    };
+
+    const closed = await start(['10.250.0.0/16']);
+    try {
+      // No HTTP answer at all, not even a 401: the socket is closed before a byte is read.
+      await assert.rejects(requestFrom(p, p.cl, { url: `${closed.url}/x`, headers: bearer(closed.token) }), /ECONNRESET|socket hang up|EPIPE/);
+      // Loopback is never restricted.
+      const local = await requestFrom(p, p.gw, { url: `http://127.0.0.1:${closed.g.event.port}/x`, localAddress: '127.0.0.1' });
+      assert.equal(echoOf(local).headers['x-porthole-ingress'], 'local');
+    } finally {
+      await closed.g.stop();
+    }
+
+    const open = await start([`${p.clAddress}/32`]);
+    try {
+      const echo = echoOf(await requestFrom(p, p.cl, { url: `${open.url}/x`, headers: bearer(open.token) }));
+      assert.equal(echo.headers['x-porthole-ingress'], 'direct');
+    } finally {
+      await open.g.stop();
+    }
   });
 });

@@ -1,7 +1,9 @@
 // The relay tunnel end to end: `porthole relay` and `porthole serve` as real processes on
 // loopback with a test CA. Visitors speak TLS to the desk's name; the relay only routes.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
+import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { startEchoApp, type EchoApp } from '../helpers/echo-app.js';
 import { runCli, type Served, startCli, tempHome } from '../helpers/cli.js';
@@ -238,6 +240,33 @@ test('terminate mode: the relay decrypts, routes to the desk, and answers unknow
     assert.equal(crossed.status, 403);
   } finally {
     await desk.stop();
+    await relay.stop();
+  }
+});
+
+test('relay limit flags: bad values exit 2 naming the flag; --client-hello-timeout cuts a silent visitor off', async () => {
+  const base = ['relay', '--domain', DOMAIN, '--listen', '127.0.0.1:0', '--cert', pki.relayCert, '--key', pki.relayKey, '--store', home()];
+  for (const [flag, value] of [
+    ['--max-desks', '0'],
+    ['--max-streams-per-desk', '1.5'],
+    ['--visitor-idle-timeout', 'soon'],
+    ['--client-hello-timeout', '-1'],
+  ] as const) {
+    const r = await runCli([...base, flag, value], { PORTHOLE_HOME: home() });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /\[INVALID_ARGUMENT\]/);
+    assert.ok(r.stderr.includes(flag), r.stderr);
+  }
+  const relay = await startCli([...base, '--client-hello-timeout', '0.3', '--json'], { PORTHOLE_HOME: home() });
+  try {
+    const started = Date.now();
+    const sock = net.connect(relay.event.port, '127.0.0.1');
+    sock.on('error', () => undefined);
+    await once(sock, 'close');
+    const took = Date.now() - started;
+    assert.ok(took >= 250, `closed after ${took} ms, before the timeout`);
+    assert.ok(took < 5_000, `a silent visitor must be cut off by the 0.3 s limit, not the 10 s default (${took} ms)`);
+  } finally {
     await relay.stop();
   }
 });

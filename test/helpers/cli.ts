@@ -21,9 +21,13 @@ export function tempHome(): { home: string; cleanup(): void } {
   return { home, cleanup: () => rmSync(home, { recursive: true, force: true }) };
 }
 
-/** The environment a child gets: ours minus porthole's variables, plus `env`. */
+/**
+ * The environment a child gets: ours minus porthole's variables, plus `env`. Secrets go to
+ * files (PORTHOLE_SECRET_STORE=file) unless `env` says otherwise, so a developer's real OS
+ * keyring is never written by the suite (test/secrets/keyring.test.ts runs its own).
+ */
 export function cleanEnv(env: Env): NodeJS.ProcessEnv {
-  const base: NodeJS.ProcessEnv = {};
+  const base: NodeJS.ProcessEnv = { PORTHOLE_SECRET_STORE: 'file' };
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PORTHOLE_') && k !== 'NODE_OPTIONS') base[k] = v;
   for (const [k, v] of Object.entries(env)) if (v !== undefined) base[k] = v;
   return base;

@@ -13,10 +13,13 @@ import {
   openSecretStore,
   resolveToken,
   rotateStoredToken,
+  secretStoreMode,
 } from '../../src/secrets/store.js';
 import { generateToken } from '../../src/secrets/token.js';
 
 const posixOnly = process.platform === 'win32' ? 'POSIX modes only' : false;
+/** An environment without a session bus: no keyring, whatever the machine running the tests has. */
+const NO_BUS = { PATH: process.env['PATH'], DBUS_SESSION_BUS_ADDRESS: '', XDG_RUNTIME_DIR: '' };
 let root: string;
 let n = 0;
 before(() => {
@@ -74,10 +77,83 @@ describe('file secret store', () => {
 
   test('openSecretStore uses the file store while no persistent keyring is detected', () => {
     const paths = freshHome();
-    assert.equal(hasPersistentKeyring(), false);
-    const store = openSecretStore(paths);
+    assert.equal(hasPersistentKeyring({ env: NO_BUS }), false);
+    const store = openSecretStore(paths, { env: NO_BUS });
     assert.equal(store.kind, 'file');
     assert.equal(store.describe(), `file ${paths.secretsDir}`);
+  });
+});
+
+describe('choosing the store (no keyring reachable)', () => {
+  test('the choice is recorded at the first write, never by opening or reading', () => {
+    const paths = freshHome();
+    const store = openSecretStore(paths, { env: NO_BUS });
+    assert.equal(store.get('token'), undefined);
+    assert.throws(() => statSync(paths.home), { code: 'ENOENT' });
+    store.set('tunnel-secret', 'x');
+    assert.equal(readState(paths).secretStore?.kind, 'file');
+    assert.ok(!Number.isNaN(Date.parse(readState(paths).secretStore?.since ?? '')));
+  });
+
+  test('PORTHOLE_SECRET_STORE: bad value → CONFIG_INVALID; keyring without one → KEYRING_UNAVAILABLE', () => {
+    const paths = freshHome();
+    assert.equal(secretStoreMode({}), 'auto');
+    assert.equal(secretStoreMode({ PORTHOLE_SECRET_STORE: '' }), 'auto');
+    assert.throws(() => openSecretStore(paths, { env: { ...NO_BUS, PORTHOLE_SECRET_STORE: 'vault' } }), {
+      code: 'CONFIG_INVALID',
+      message: /PORTHOLE_SECRET_STORE/,
+    });
+    assert.throws(() => openSecretStore(paths, { env: { ...NO_BUS, PORTHOLE_SECRET_STORE: 'keyring' } }), {
+      code: 'KEYRING_UNAVAILABLE',
+      message: /no D-Bus session bus/,
+    });
+    assert.throws(() => statSync(paths.home), { code: 'ENOENT' });
+  });
+
+  test('a home with files (from before the record existed) stays on files', () => {
+    const paths = freshHome();
+    createFileSecretStore(paths.secretsDir).set('password-hash', 'h');
+    assert.equal(readState(paths).secretStore, undefined);
+    assert.equal(openSecretStore(paths, { env: NO_BUS }).kind, 'file');
+    assert.throws(() => openSecretStore(paths, { env: { ...NO_BUS, PORTHOLE_SECRET_STORE: 'keyring' } }), {
+      code: 'CONFIG_INVALID',
+      message: /secrets migrate --to keyring/,
+    });
+  });
+
+  test('a home recorded as keyring fails with KEYRING_UNAVAILABLE, and writes no file', () => {
+    const paths = freshHome();
+    updateState(paths, (s) => {
+      s.secretStore = { kind: 'keyring', backend: 'secret-service', since: new Date().toISOString() };
+      s.token = { issuedAt: new Date().toISOString(), store: 'keyring' };
+    });
+    const store = openSecretStore(paths, { env: NO_BUS });
+    assert.equal(store.kind, 'keyring');
+    for (const attempt of [
+      () => store.get('token'),
+      () => store.set('token', generateToken()),
+      () => resolveToken({ paths, store, env: {}, create: true }),
+    ]) {
+      assert.throws(attempt, (err: unknown) => {
+        assert.ok(isPortholeError(err, 'KEYRING_UNAVAILABLE'));
+        assert.ok(err.message.includes(paths.stateFile));
+        assert.ok(err.message.includes('PORTHOLE_AUTH_TOKEN'));
+        return true;
+      });
+    }
+    assert.throws(() => statSync(paths.secretsDir), { code: 'ENOENT' });
+    assert.throws(() => openSecretStore(paths, { env: { ...NO_BUS, PORTHOLE_SECRET_STORE: 'file' } }), {
+      code: 'CONFIG_INVALID',
+    });
+  });
+
+  test('a malformed secretStore record is CONFIG_INVALID', () => {
+    const paths = freshHome();
+    mkdirSync(paths.home, { recursive: true });
+    for (const v of ['"keyring"', '{"kind":"vault","since":"x"}', '{"kind":"file"}']) {
+      writeFileSync(paths.stateFile, `{"version":1,"secretStore":${v}}`);
+      assert.throws(() => openSecretStore(paths, { env: NO_BUS }), { code: 'CONFIG_INVALID', message: /secretStore/ }, v);
+    }
   });
 });
 
@@ -223,7 +299,7 @@ describe('resolveToken precedence', () => {
 describe('token lifecycle', () => {
   test('first run generates, stores and records issuance', () => {
     const paths = freshHome();
-    const store = openSecretStore(paths);
+    const store = openSecretStore(paths, { env: NO_BUS });
     const r = resolveToken({ paths, store, env: {}, create: true });
     assert.match(r.token, /^ph_[A-Za-z0-9_-]{43}$/);
     assert.equal(r.generated, true);
@@ -241,7 +317,7 @@ describe('token lifecycle', () => {
 
   test('a stored token that disappears is TOKEN_MISSING, never regenerated', () => {
     const paths = freshHome();
-    const store = openSecretStore(paths);
+    const store = openSecretStore(paths, { env: NO_BUS });
     resolveToken({ paths, store, env: {}, create: true });
     store.delete('token');
     for (const create of [true, false]) {
@@ -259,7 +335,7 @@ describe('token lifecycle', () => {
 
   test('create:false on a fresh home is TOKEN_MISSING and writes nothing', () => {
     const paths = freshHome();
-    const store = openSecretStore(paths);
+    const store = openSecretStore(paths, { env: NO_BUS });
     assert.throws(() => resolveToken({ paths, store, env: {}, create: false }), {
       code: 'TOKEN_MISSING',
       message: /porthole init/,
@@ -269,7 +345,7 @@ describe('token lifecycle', () => {
 
   test('rotateStoredToken replaces the token and re-records issuance', () => {
     const paths = freshHome();
-    const store = openSecretStore(paths);
+    const store = openSecretStore(paths, { env: NO_BUS });
     const first = resolveToken({ paths, store, env: {}, create: true }).token;
     const rotated = rotateStoredToken(paths, store);
     assert.match(rotated, /^ph_[A-Za-z0-9_-]{43}$/);

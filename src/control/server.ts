@@ -1,0 +1,502 @@
+// The control plane server on /_porthole/ws (DESIGN §4, docs/control-plane.md): upgrades
+// the pipeline let through unauthenticated, runs the challenge/`connect` handshake, then
+// carries req/res/event frames. Pre-auth sockets are cheap and few (64 KiB frames, a cap
+// per client key, 10 s to authenticate); failed proofs feed the same ban table as HTTP.
+import { EventEmitter } from 'node:events';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import type { BanTable } from '../auth/rate-limit.js';
+import { PortholeError } from '../errors.js';
+import type { TokenCheck, TokenKeeper } from '../gateway/token-keeper.js';
+import type { ConnectionTracker } from '../gateway/tracker.js';
+import { writeSocketError } from '../gateway/respond.js';
+import type { Logger } from '../log.js';
+import { checkName, errorShape, type MethodContext, type MethodEntry, type MethodHandler, type MethodOptions } from './methods.js';
+import { checkHmacProof, exporterOf } from './proof.js';
+import {
+  CLOSE,
+  type ConnectParams,
+  type ErrorShape,
+  type HelloPayload,
+  MAX_DEVICE_NAME,
+  PROTOCOL_MAX,
+  PROTOCOL_MIN,
+  parseFrame,
+  type ReqFrame,
+} from './wire.js';
+
+export interface ControlOptions {
+  /** The gateway's id and version, sent in the hello. */
+  serverId: string;
+  version: string;
+  token: TokenKeeper;
+  bans: BanTable;
+  /** Sessions authenticated by a credential are tracked here: rotating it closes them with 4003. */
+  tracker: ConnectionTracker;
+  /** Whether a credential id other than the master token's is still valid (password, devices). */
+  isCredentialValid: (credential: string) => boolean;
+  logger: Logger;
+  /** Time from upgrade to a valid `connect`. Default 10 s (then close 4008). */
+  handshakeTimeoutMs?: number;
+  /** Ping interval; a peer that misses a whole interval is dropped. Default 30 s. */
+  heartbeatMs?: number;
+  /** Largest frame before authentication. Default 64 KiB (then close 1009). */
+  preAuthMaxFrameBytes?: number;
+  /** Largest frame after authentication. Default 1 MiB. */
+  maxFrameBytes?: number;
+  /** Unauthenticated sockets per client key. Default 16 (more: HTTP 429 CONTROL_TOO_MANY_PENDING). */
+  maxPendingPerClient?: number;
+  /** Unauthenticated sockets in all. Default 1024. */
+  maxPending?: number;
+  /** A session whose unsent data passes this is closed 1013 (slow consumer). Default 4 MiB. */
+  maxBufferedBytes?: number;
+  /** Requests a session may have unanswered. Default 64 (more: CONTROL_BUSY, retryable). */
+  maxInFlight?: number;
+  /** The pairing issue's device signatures: verifies a `device` proof. Absent: refused. */
+  verifyDevice?: DeviceVerifier;
+}
+
+export type DeviceVerifier = (proof: { deviceId: string; signature: string; nonce: string; ts: number; exporter: string }) =>
+  | { credential: string; sub: string; scope: 'admin' | 'read' }
+  | undefined;
+
+/** What the pipeline learnt about the upgrade (gateway.ts builds it from the Decision). */
+export interface UpgradeContext {
+  /** The brute-force key (DESIGN §3.2). */
+  key: string;
+  ingress: string;
+  /** The session cookie (allowed Origin), trusted-proxy user or open mode, if any. */
+  ambient: { credential: string | undefined; sub: string; cred: string; scope: 'admin' | 'read' } | undefined;
+  /** False in trusted-proxy mode: porthole tokens are not accepted remotely. */
+  tokenAccepted: boolean;
+  /** --insecure-no-auth: every `connect` succeeds. */
+  open: boolean;
+}
+
+export interface ControlPlane {
+  /** Registers (or replaces) a method. */
+  method(name: string, handler: MethodHandler, options?: MethodOptions): void;
+  /** Declares an event name so the hello lists it before the first publish. */
+  event(name: string): void;
+  /** Sends an event to every authenticated session; returns how many got it. */
+  publish(event: string, payload?: unknown): number;
+  /** Authenticated sessions now. */
+  readonly size: number;
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: UpgradeContext): void;
+  close(): Promise<void>;
+}
+
+interface Session {
+  ws: WebSocket;
+  ctx: UpgradeContext;
+  exporter: string | undefined;
+  nonce: string | undefined;
+  ts: number;
+  authed: boolean;
+  alive: boolean;
+  timer: NodeJS.Timeout | undefined;
+  clientId: string;
+  method: MethodContext | undefined;
+  seq: number;
+  inFlight: number;
+  tracked: TrackedSession | undefined;
+}
+
+/** The tracker's view of a session: destroy() is "your credential was rotated or revoked". */
+class TrackedSession extends EventEmitter {
+  destroyed = false;
+  constructor(private readonly onRevoke: () => void) {
+    super();
+  }
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.onRevoke();
+  }
+  closed(): void {
+    this.destroyed = true;
+    this.emit('close');
+  }
+}
+
+function reason(code: string, extra = ''): string {
+  return (extra ? `${code} ${extra}` : code).slice(0, 123);
+}
+
+export function createControlPlane(options: ControlOptions): ControlPlane {
+  const handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
+  const heartbeatMs = options.heartbeatMs ?? 30_000;
+  const preAuthMax = options.preAuthMaxFrameBytes ?? 64 * 1024;
+  const maxFrame = options.maxFrameBytes ?? 1024 * 1024;
+  const maxPendingPerClient = options.maxPendingPerClient ?? 16;
+  const maxPending = options.maxPending ?? 1024;
+  const maxBuffered = options.maxBufferedBytes ?? 4 * 1024 * 1024;
+  const maxInFlight = options.maxInFlight ?? 64;
+  const { token, bans, tracker, logger } = options;
+
+  const methods = new Map<string, MethodEntry>();
+  const events = new Set<string>();
+  const sessions = new Set<Session>();
+  const pendingByKey = new Map<string, number>();
+  let pending = 0;
+  let closing = false;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: preAuthMax, perMessageDeflate: false, clientTracking: false });
+
+  const heartbeat = setInterval(() => {
+    for (const s of sessions) {
+      if (!s.alive) {
+        logger.log('info', 'control peer unresponsive', { clientId: s.clientId });
+        s.ws.terminate();
+        continue;
+      }
+      s.alive = false;
+      if (s.ws.readyState === WebSocket.OPEN) s.ws.ping();
+    }
+  }, heartbeatMs);
+  heartbeat.unref();
+
+  function release(key: string): void {
+    pending--;
+    const n = (pendingByKey.get(key) ?? 1) - 1;
+    if (n <= 0) pendingByKey.delete(key);
+    else pendingByKey.set(key, n);
+  }
+
+  function send(s: Session, frame: unknown): void {
+    if (s.ws.readyState === WebSocket.OPEN) s.ws.send(JSON.stringify(frame));
+  }
+
+  function closeWith(s: Session, code: number, why: string): void {
+    if (s.ws.readyState === WebSocket.OPEN || s.ws.readyState === WebSocket.CONNECTING) s.ws.close(code, why);
+  }
+
+  function refuse(s: Session, id: string | undefined, err: ErrorShape, code: number): void {
+    if (id !== undefined) send(s, { type: 'res', id, ok: false, error: err });
+    const extra = err.retryAfter !== undefined ? `retry-after=${err.retryAfter}` : '';
+    closeWith(s, code, reason(err.code, extra));
+  }
+
+  /** A wrong credential: counted toward the ban, closing 4001 — or 4029 on the failure that bans. */
+  function countFailure(s: Session, id: string, code: 'AUTH_INVALID'): void {
+    const state = bans.recordFailure(s.ctx.key);
+    logger.log('info', 'control auth failed', { ingress: s.ctx.ingress, banned: state.banned });
+    if (state.banned) {
+      refuse(s, id, { code: 'RATE_LIMITED', message: 'too many failed attempts; try again later', retryable: true, retryAfter: state.retryAfterSeconds }, CLOSE.banned);
+    } else {
+      refuse(s, id, { code, message: 'invalid credential', retryable: false }, CLOSE.authFailed);
+    }
+  }
+
+  function onTokenCheck(s: Session, id: string, check: TokenCheck, cred: string): Identity | undefined {
+    if (check === 'ok') return { credential: token.credential(), sub: 'owner', cred, scope: 'admin' };
+    if (check === 'stale') {
+      // Not a guess: the right token before a rotation. Refused, never counted (DESIGN §3).
+      refuse(s, id, { code: 'AUTH_REVOKED', message: 'this token was rotated; use the new one', retryable: false }, CLOSE.revoked);
+    } else {
+      countFailure(s, id, 'AUTH_INVALID');
+    }
+    return undefined;
+  }
+
+  type Identity = { credential: string | undefined; sub: string; cred: string; scope: 'admin' | 'read' };
+
+  function authenticate(s: Session, id: string, p: ConnectParams): Identity | undefined {
+    const auth = p.auth;
+    const ctx = s.ctx;
+    if (ctx.open) return { credential: undefined, sub: 'anonymous', cred: 'none', scope: 'admin' };
+    const notAccepted = (): undefined => {
+      refuse(s, id, { code: 'CREDENTIAL_NOT_ACCEPTED', message: 'porthole tokens are not accepted in trusted-proxy mode; sign in through the proxy', retryable: false }, CLOSE.authFailed);
+      return undefined;
+    };
+    switch (auth.scheme) {
+      case 'hmac': {
+        if (!ctx.tokenAccepted) return notAccepted();
+        if (typeof auth.proof !== 'string' || (auth.binding !== 'tls-exporter' && auth.binding !== 'none')) return badFrame(s, id);
+        // The binding must be the one this side can verify: a proof made for a TLS connection
+        // that ends elsewhere (a relayed handshake) or without one on our TLS fails here.
+        const want = s.exporter === undefined ? 'none' : 'tls-exporter';
+        if (auth.binding !== want) {
+          refuse(s, id, { code: 'CONTROL_BINDING_MISMATCH', message: `this connection needs binding "${want}"`, retryable: false }, CLOSE.authFailed);
+          return undefined;
+        }
+        const check = checkHmacProof(token, {
+          nonce: p.nonce,
+          ts: s.ts,
+          binding: auth.binding,
+          exporter: s.exporter ?? '',
+          deviceName: p.deviceName ?? '',
+          proof: auth.proof,
+        });
+        return onTokenCheck(s, id, check, 'hmac');
+      }
+      case 'token': {
+        if (!ctx.tokenAccepted) return notAccepted();
+        if (typeof auth.token !== 'string' || auth.token.length > 512) return badFrame(s, id);
+        return onTokenCheck(s, id, token.check(auth.token), 'token');
+      }
+      case 'session': {
+        const a = ctx.ambient;
+        const valid = a !== undefined && (a.credential === undefined || a.credential === token.credential() || options.isCredentialValid(a.credential));
+        if (!valid) {
+          refuse(s, id, { code: 'AUTH_REQUIRED', message: 'no valid session on this connection', retryable: false }, CLOSE.authFailed);
+          return undefined;
+        }
+        return a;
+      }
+      case 'device': {
+        if (typeof auth.deviceId !== 'string' || typeof auth.signature !== 'string') return badFrame(s, id);
+        const r = options.verifyDevice?.({ deviceId: auth.deviceId, signature: auth.signature, nonce: p.nonce, ts: s.ts, exporter: s.exporter ?? '' });
+        if (!options.verifyDevice) {
+          refuse(s, id, { code: 'CONTROL_AUTH_UNSUPPORTED', message: 'device signatures are not enabled on this gateway', retryable: false }, CLOSE.authFailed);
+          return undefined;
+        }
+        if (!r) {
+          countFailure(s, id, 'AUTH_INVALID');
+          return undefined;
+        }
+        return { ...r, cred: 'device' };
+      }
+      default:
+        refuse(s, id, { code: 'CONTROL_AUTH_UNSUPPORTED', message: 'unknown auth scheme', retryable: false }, CLOSE.authFailed);
+        return undefined;
+    }
+  }
+
+  function badFrame(s: Session, id: string | undefined): undefined {
+    refuse(s, id, { code: 'CONTROL_BAD_FRAME', message: 'malformed frame', retryable: false }, CLOSE.protocolError);
+    return undefined;
+  }
+
+  function onConnect(s: Session, frame: ReqFrame): void {
+    const p = frame.params as ConnectParams | undefined;
+    // Single use: whatever happens next, this nonce is spent.
+    const nonce = s.nonce;
+    s.nonce = undefined;
+    if (typeof p !== 'object' || p === null || typeof p.auth !== 'object' || p.auth === null) return void badFrame(s, frame.id);
+    if (nonce === undefined || p.nonce !== nonce) {
+      refuse(s, frame.id, { code: 'CONTROL_NONCE_INVALID', message: 'the nonce is not this connection’s challenge', retryable: false }, CLOSE.authFailed);
+      return;
+    }
+    if (!Number.isInteger(p.minProtocol) || !Number.isInteger(p.maxProtocol)) return void badFrame(s, frame.id);
+    const protocol = Math.min(p.maxProtocol, PROTOCOL_MAX);
+    if (protocol < Math.max(p.minProtocol, PROTOCOL_MIN)) {
+      refuse(s, frame.id, { code: 'CONTROL_PROTOCOL_UNSUPPORTED', message: `this gateway speaks protocol ${PROTOCOL_MIN}–${PROTOCOL_MAX}`, retryable: false }, CLOSE.protocolError);
+      return;
+    }
+    if (p.deviceName !== undefined && (typeof p.deviceName !== 'string' || p.deviceName.length > MAX_DEVICE_NAME || /[\u0000-\u001f\u007f]/.test(p.deviceName))) {
+      return void badFrame(s, frame.id);
+    }
+    const who = authenticate(s, frame.id, p);
+    if (!who) return;
+    if (s.timer) clearTimeout(s.timer);
+    s.timer = undefined;
+    s.authed = true;
+    release(s.ctx.key);
+    raiseFrameLimit(s.ws, maxFrame);
+    s.method = { clientId: s.clientId, sub: who.sub, cred: who.cred, scope: who.scope, deviceName: p.deviceName };
+    if (who.credential !== undefined) {
+      const tracked = new TrackedSession(() => {
+        // After the current turn: a token.rotate caller gets its answer before the close.
+        setImmediate(() => closeWith(s, CLOSE.revoked, reason('AUTH_REVOKED')));
+      });
+      s.tracked = tracked;
+      tracker.add(who.credential, tracked);
+    }
+    const hello: HelloPayload = {
+      clientId: s.clientId,
+      protocol,
+      methods: [...methods.keys()].filter((m) => who.scope === 'admin' || methods.get(m)?.scope === 'read'),
+      events: [...events],
+      heartbeatMs,
+      maxFrameBytes: maxFrame,
+      scope: who.scope,
+      server: { id: options.serverId, version: options.version },
+    };
+    send(s, { type: 'res', id: frame.id, ok: true, payload: hello });
+    logger.log('info', 'control session open', { clientId: s.clientId, cred: who.cred, ingress: s.ctx.ingress });
+  }
+
+  async function dispatch(s: Session, frame: ReqFrame): Promise<void> {
+    const entry = methods.get(frame.method);
+    const ctx = s.method!;
+    let res: unknown;
+    if (frame.method === 'connect') {
+      res = { type: 'res', id: frame.id, ok: false, error: { code: 'CONTROL_ALREADY_CONNECTED', message: 'this session is already authenticated', retryable: false } };
+    } else if (!entry) {
+      res = { type: 'res', id: frame.id, ok: false, error: { code: 'CONTROL_UNKNOWN_METHOD', message: `no method "${frame.method}"`, retryable: false } };
+    } else if (entry.scope === 'admin' && ctx.scope !== 'admin') {
+      res = { type: 'res', id: frame.id, ok: false, error: { code: 'SCOPE_DENIED', message: 'this credential is read-only', retryable: false } };
+    } else if (s.inFlight >= maxInFlight) {
+      res = { type: 'res', id: frame.id, ok: false, error: { code: 'CONTROL_BUSY', message: 'too many requests in flight', retryable: true } };
+    } else {
+      s.inFlight++;
+      try {
+        const payload = await entry.handler(frame.params, ctx);
+        res = { type: 'res', id: frame.id, ok: true, payload: payload ?? null };
+      } catch (err) {
+        const shape = errorShape(err);
+        if (shape.code === 'INTERNAL') logger.log('error', 'control method failed', { method: frame.method, error: (err as Error)?.message });
+        res = { type: 'res', id: frame.id, ok: false, error: shape };
+      } finally {
+        s.inFlight--;
+      }
+    }
+    send(s, res);
+  }
+
+  function onMessage(s: Session, data: RawData, isBinary: boolean): void {
+    s.alive = true;
+    if (isBinary) {
+      closeWith(s, CLOSE.unsupportedData, reason('CONTROL_BAD_FRAME', 'binary'));
+      return;
+    }
+    const frame = parseFrame(data.toString());
+    if (!s.authed) {
+      if (frame?.type !== 'req' || frame.method !== 'connect') {
+        return void badFrame(s, frame?.type === 'req' ? frame.id : undefined);
+      }
+      onConnect(s, frame);
+      return;
+    }
+    if (frame?.type !== 'req') return void badFrame(s, undefined);
+    void dispatch(s, frame);
+  }
+
+  function onConnection(ws: WebSocket, req: IncomingMessage, ctx: UpgradeContext): void {
+    const s: Session = {
+      ws,
+      ctx,
+      exporter: exporterOf(req.socket),
+      nonce: randomBytes(32).toString('base64url'),
+      ts: Date.now(),
+      authed: false,
+      alive: true,
+      timer: undefined,
+      clientId: randomUUID(),
+      method: undefined,
+      seq: 0,
+      inFlight: 0,
+      tracked: undefined,
+    };
+    sessions.add(s);
+    ws.on('error', () => ws.terminate());
+    ws.on('pong', () => {
+      s.alive = true;
+    });
+    ws.on('message', (data, isBinary) => onMessage(s, data, isBinary));
+    ws.on('close', () => {
+      sessions.delete(s);
+      if (s.timer) clearTimeout(s.timer);
+      if (!s.authed) release(ctx.key);
+      s.tracked?.closed();
+      if (s.authed) logger.log('info', 'control session closed', { clientId: s.clientId });
+    });
+    // Banned: the socket is upgraded only to say so with the close code clients know (4029).
+    const ban = bans.check(ctx.key);
+    if (ban.banned) {
+      s.nonce = undefined;
+      closeWith(s, CLOSE.banned, reason('RATE_LIMITED', `retry-after=${ban.retryAfterSeconds}`));
+      return;
+    }
+    s.timer = setTimeout(() => {
+      s.timer = undefined;
+      s.nonce = undefined;
+      closeWith(s, CLOSE.handshakeTimeout, reason('CONTROL_HANDSHAKE_TIMEOUT'));
+    }, handshakeTimeoutMs);
+    s.timer.unref();
+    send(s, {
+      type: 'event',
+      event: 'connect.challenge',
+      payload: { nonce: s.nonce, ts: s.ts, bindings: s.exporter === undefined ? [] : ['tls-exporter'] },
+    });
+  }
+
+  const plane: ControlPlane = {
+    method(name, handler, methodOptions = {}) {
+      checkName('method', name);
+      if (typeof handler !== 'function') throw new PortholeError('INVALID_ARGUMENT', 'a method handler must be a function');
+      const scope = methodOptions.scope ?? 'admin';
+      if (scope !== 'admin' && scope !== 'read') throw new PortholeError('INVALID_ARGUMENT', 'scope must be "admin" or "read"');
+      methods.set(name, { handler, scope });
+    },
+    event(name) {
+      checkName('event', name);
+      events.add(name);
+    },
+    publish(event, payload) {
+      checkName('event', event);
+      events.add(event);
+      // Serialised once for every session; only the sequence number differs.
+      const head = `{"type":"event","event":${JSON.stringify(event)},"payload":${JSON.stringify(payload ?? null)},"seq":`;
+      let n = 0;
+      for (const s of sessions) {
+        if (!s.authed || s.ws.readyState !== WebSocket.OPEN) continue;
+        if (s.ws.bufferedAmount > maxBuffered) {
+          closeWith(s, CLOSE.tryAgainLater, reason('CONTROL_SLOW_CONSUMER'));
+          continue;
+        }
+        s.seq++;
+        s.ws.send(`${head}${s.seq}}`);
+        n++;
+      }
+      return n;
+    },
+    get size() {
+      let n = 0;
+      for (const s of sessions) if (s.authed) n++;
+      return n;
+    },
+    handleUpgrade(req, socket, head, ctx) {
+      if (closing) {
+        writeSocketError(socket, new PortholeError('NOT_FOUND', 'the gateway is stopping'));
+        return;
+      }
+      const mine = pendingByKey.get(ctx.key) ?? 0;
+      if (mine >= maxPendingPerClient || pending >= maxPending) {
+        writeSocketError(socket, new PortholeError('CONTROL_TOO_MANY_PENDING', 'too many unauthenticated control connections; authenticate the open ones first', { retryAfter: 5 }));
+        return;
+      }
+      pending++;
+      pendingByKey.set(ctx.key, mine + 1);
+      let handed = false;
+      // ws answers a bad handshake (version, key) itself and never calls back: release then.
+      socket.once('close', () => {
+        if (!handed) release(ctx.key);
+      });
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        handed = true;
+        onConnection(ws, req, ctx);
+      });
+    },
+    async close() {
+      closing = true;
+      clearInterval(heartbeat);
+      const open = [...sessions];
+      await Promise.all(
+        open.map(
+          (s) =>
+            new Promise<void>((done) => {
+              if (s.ws.readyState === WebSocket.CLOSED) return done();
+              s.ws.once('close', () => done());
+              closeWith(s, CLOSE.goingAway, 'server stopping');
+              setTimeout(() => s.ws.terminate(), 1_000).unref();
+            }),
+        ),
+      );
+      wss.close();
+    },
+  };
+  return plane;
+}
+
+/**
+ * After authentication the frame limit rises from the pre-auth 64 KiB. `ws` fixes maxPayload
+ * per server, so this sets its receiver's limit; if that internal ever moves, the limit stays
+ * at 64 KiB (stricter, never looser). test/control/server.test.ts checks a large frame passes.
+ */
+function raiseFrameLimit(ws: WebSocket, bytes: number): void {
+  const receiver = (ws as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
+  if (receiver && typeof receiver._maxPayload === 'number') receiver._maxPayload = bytes;
+}

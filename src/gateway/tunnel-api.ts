@@ -1,0 +1,32 @@
+// The tunnel's API routes, one handler for both ways in: the Unix socket (`porthole
+// tunnel …` on the desk) and the authenticated HTTP API (the same commands in remote
+// mode). GET /_porthole/api/tunnel; POST …/tunnel/start {acceptRisk}, …/stop, …/release.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PortholeError } from '../errors.js';
+import type { TunnelManager } from '../tunnel/manager.js';
+import { readJsonBody } from './json-body.js';
+import { sendJson } from './respond.js';
+
+export const TUNNEL_API_PREFIX = '/_porthole/api/tunnel';
+
+/** Whether `path` (no query) is one of the tunnel routes' namespace. */
+export function isTunnelApiPath(path: string): boolean {
+  return path === TUNNEL_API_PREFIX || path.startsWith(`${TUNNEL_API_PREFIX}/`);
+}
+
+/** Answers a tunnel route; throws PortholeError (NOT_FOUND, METHOD_NOT_ALLOWED, CONSENT_REQUIRED, …). */
+export async function handleTunnelApi(req: IncomingMessage, res: ServerResponse, path: string, t: TunnelManager | undefined): Promise<void> {
+  if (!t) throw new PortholeError('NOT_FOUND', 'this gateway has no tunnel');
+  if (path === TUNNEL_API_PREFIX) {
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new PortholeError('METHOD_NOT_ALLOWED', 'method not allowed');
+    return sendJson(res, 200, t.status());
+  }
+  const action = path.slice(TUNNEL_API_PREFIX.length + 1);
+  if (action !== 'start' && action !== 'stop' && action !== 'release') throw new PortholeError('NOT_FOUND', `no such endpoint ${path}`);
+  if (req.method !== 'POST') throw new PortholeError('METHOD_NOT_ALLOWED', 'method not allowed');
+  const body = await readJsonBody(req);
+  if (action === 'start') return sendJson(res, 200, t.start({ acceptRisk: body['acceptRisk'] === true }));
+  if (action === 'stop') return sendJson(res, 200, await t.stop());
+  await t.stop();
+  return sendJson(res, 200, { released: await t.release() });
+}

@@ -1,0 +1,31 @@
+// Reconnect back-off shared by the long-lived clients (relay tunnel, managed SSH tunnel):
+// capped exponential with full jitter, reset by a link that stayed up long enough.
+
+export interface BackoffOptions {
+  /** First ceiling, in ms. Default 500. */
+  baseMs?: number;
+  /** Cap on the ceiling, in ms. Default 30 000. */
+  maxMs?: number;
+  /** A link up at least this long resets the attempt count, in ms. Default 60 000. */
+  stableMs?: number;
+}
+
+export const BACKOFF_DEFAULTS: Required<BackoffOptions> = { baseMs: 500, maxMs: 30_000, stableMs: 60_000 };
+
+export function backoffSettings(o: BackoffOptions | undefined): Required<BackoffOptions> {
+  return {
+    baseMs: o?.baseMs ?? BACKOFF_DEFAULTS.baseMs,
+    maxMs: o?.maxMs ?? BACKOFF_DEFAULTS.maxMs,
+    stableMs: o?.stableMs ?? BACKOFF_DEFAULTS.stableMs,
+  };
+}
+
+/**
+ * The wait before attempt `attempt + 1` (attempts count from 1). Full jitter (AWS
+ * architecture blog): uniform in [0, min(cap, base·2^(attempt-1))]. A `permanent` failure
+ * (retrying sooner cannot help) waits up to the cap.
+ */
+export function backoffDelay(attempt: number, o: { baseMs: number; maxMs: number }, permanent = false, random: () => number = Math.random): number {
+  const ceiling = permanent ? o.maxMs : Math.min(o.maxMs, o.baseMs * 2 ** Math.min(Math.max(attempt, 1) - 1, 20));
+  return Math.floor(random() * ceiling);
+}

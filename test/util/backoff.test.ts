@@ -1,0 +1,21 @@
+// Reconnect back-off (src/util/backoff.ts): full jitter under an exponential, capped ceiling.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { backoffDelay, backoffSettings } from '../../src/util/backoff.js';
+
+describe('backoffDelay', () => {
+  const o = { baseMs: 500, maxMs: 30_000 };
+  it('ceiling doubles per attempt up to the cap (random → 1)', () => {
+    const top = (a: number) => backoffDelay(a, o, false, () => 0.999_999);
+    assert.deepEqual([1, 2, 3, 4].map(top), [499, 999, 1999, 3999]);
+    assert.equal(top(10), 29_999);
+    assert.equal(top(1000), 29_999, 'no overflow for huge attempt counts');
+  });
+  it('is jittered down to zero, and permanent failures wait up to the cap', () => {
+    assert.equal(backoffDelay(5, o, false, () => 0), 0);
+    assert.equal(backoffDelay(1, o, true, () => 0.5), 15_000);
+  });
+  it('fills defaults', () => {
+    assert.deepEqual(backoffSettings({ baseMs: 10 }), { baseMs: 10, maxMs: 30_000, stableMs: 60_000 });
+  });
+});
