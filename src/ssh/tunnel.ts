@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { PortholeError, type ErrorCode } from '../errors.js';
 import { type Logger, debugLogger } from '../log.js';
-import { backoffDelay, backoffSettings, type BackoffOptions } from '../util/backoff.js';
+import { backoffDelay, backoffSettings, type BackoffOptions, delayUnlessWoken } from '../util/backoff.js';
 import { FORWARD_READY_MARKER, type ForwardSpec, managedArgs, SESSION_READY_MARKER } from './command.js';
 import { classifySshExit, lastLine } from './probe.js';
 
@@ -150,7 +150,6 @@ export function createSshTunnel(o: SshTunnelOptions): SshTunnel {
   let running = false;
   let current: Running | undefined;
   let pending: Running | undefined;
-  let timer: NodeJS.Timeout | undefined;
   let attempt = 0;
   let session: SshSession = 'command';
   let everOnline = false;
@@ -218,11 +217,7 @@ export function createSshTunnel(o: SshTunnelOptions): SshTunnel {
       }
       const wait = backoffDelay(attempt, backoff, PERMANENT.has(error.code));
       set({ state: 'waiting', retryInMs: wait, attempt, lastError: error });
-      await new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, wait);
-        emitter.once('wake', resolve);
-      });
-      timer = undefined;
+      await delayUnlessWoken(emitter, wait);
     }
   }
 
@@ -236,7 +231,6 @@ export function createSshTunnel(o: SshTunnelOptions): SshTunnel {
     async stop() {
       const wasRunning = running || current !== undefined;
       running = false;
-      if (timer) clearTimeout(timer);
       emitter.emit('wake');
       const c = current ?? pending;
       current = undefined;

@@ -19,7 +19,7 @@ import {
   type HandshakeMessage,
 } from '../protocol/handshake.js';
 import { createMuxSession, type MuxSession } from '../protocol/mux/index.js';
-import { backoffDelay, backoffSettings } from '../util/backoff.js';
+import { backoffDelay, backoffSettings, delayUnlessWoken } from '../util/backoff.js';
 import { parseHostPort } from '../util/host-port.js';
 import type { DeskIdentity } from './identity.js';
 
@@ -182,7 +182,6 @@ export function createTunnelClient(o: TunnelClientOptions): TunnelClient {
   let state: TunnelState = { state: 'stopped' };
   let running = false;
   let link: Link | undefined;
-  let timer: NodeJS.Timeout | undefined;
   let attempt = 0;
 
   const set = (s: TunnelState) => {
@@ -230,11 +229,7 @@ export function createTunnelClient(o: TunnelClientOptions): TunnelClient {
       // Full jitter; permanent refusals wait up to the cap — retrying sooner cannot help.
       const wait = backoffDelay(attempt, backoff, PERMANENT.has(error.code));
       set({ state: 'waiting', retryInMs: wait, attempt, lastError: error });
-      await new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, wait);
-        emitter.once('wake', resolve);
-      });
-      timer = undefined;
+      await delayUnlessWoken(emitter, wait);
     }
   }
 
@@ -247,7 +242,6 @@ export function createTunnelClient(o: TunnelClientOptions): TunnelClient {
     },
     async stop() {
       running = false;
-      if (timer) clearTimeout(timer);
       emitter.emit('wake');
       link?.session.close();
       link = undefined;

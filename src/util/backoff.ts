@@ -29,3 +29,19 @@ export function backoffDelay(attempt: number, o: { baseMs: number; maxMs: number
   const ceiling = permanent ? o.maxMs : Math.min(o.maxMs, o.baseMs * 2 ** Math.min(Math.max(attempt, 1) - 1, 20));
   return Math.floor(random() * ceiling);
 }
+
+/**
+ * Waits `ms`, or less when `emitter` emits 'wake' (a stop() cutting the back-off short).
+ * The timer and the listener are both gone once it resolves, however it ended.
+ */
+export function delayUnlessWoken(emitter: { once(e: 'wake', f: () => void): unknown; off(e: 'wake', f: () => void): unknown }, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      emitter.off('wake', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    emitter.once('wake', done);
+  });
+}

@@ -1,7 +1,8 @@
 // Reconnect back-off (src/util/backoff.ts): full jitter under an exponential, capped ceiling.
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
-import { backoffDelay, backoffSettings } from '../../src/util/backoff.js';
+import { backoffDelay, backoffSettings, delayUnlessWoken } from '../../src/util/backoff.js';
 
 describe('backoffDelay', () => {
   const o = { baseMs: 500, maxMs: 30_000 };
@@ -18,4 +19,16 @@ describe('backoffDelay', () => {
   it('fills defaults', () => {
     assert.deepEqual(backoffSettings({ baseMs: 10 }), { baseMs: 10, maxMs: 30_000, stableMs: 60_000 });
   });
+});
+
+it('delayUnlessWoken: ends at the timer, or at once on wake, and leaves no listener behind', async () => {
+  const e = new EventEmitter();
+  const t0 = performance.now();
+  await delayUnlessWoken(e, 20);
+  assert.ok(performance.now() - t0 >= 15);
+  assert.equal(e.listenerCount('wake'), 0);
+  const waiting = delayUnlessWoken(e, 60_000);
+  e.emit('wake');
+  await waiting;
+  assert.equal(e.listenerCount('wake'), 0);
 });
