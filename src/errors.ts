@@ -14,6 +14,10 @@ export const ERROR_CODES = {
   AUTH_REVOKED: 401,
   CODE_INVALID: 401,
   SCOPE_DENIED: 403,
+  // Pairing and devices (docs/pairing.md)
+  DEVICE_PENDING: 403,
+  DEVICE_NOT_FOUND: 404,
+  DEVICE_LIMIT: 409,
   CREDENTIAL_NOT_ACCEPTED: 401,
   USER_NOT_ALLOWED: 403,
   CLIENT_ADDRESS_UNKNOWN: 400,
@@ -43,6 +47,7 @@ export const ERROR_CODES = {
   GATEWAY_ALREADY_RUNNING: 0,
   EXPOSURE_CONFLICT: 409,
   TOKEN_FIXED: 409,
+  SETTING_LOCKED: 409,
   REGISTRATION_DENIED: 403,
   TUNNEL_PROTOCOL_ERROR: 400,
   TUNNEL_UNREACHABLE: 502,
@@ -137,7 +142,9 @@ export function isPortholeError(err: unknown, code?: ErrorCode): err is Porthole
 /** The JSON body of an HTTP error answer: `{"error":{"code","message"}}`. */
 export function errorBody(err: PortholeError): string {
   const message = err.expose ? err.message : 'internal error';
-  const body: { code: string; message: string; retryAfter?: number } = { code: err.code, message };
+  const body: { code: string; message: string; retryAfter?: number; details?: string[] } = { code: err.code, message };
   if (err.retryAfter !== undefined) body.retryAfter = err.retryAfter;
+  // Every problem, one per entry (e.g. CONFIG_INVALID from the settings API), when shown at all.
+  if (err.expose && err.details !== undefined) body.details = err.details;
   return JSON.stringify({ error: body });
 }

@@ -1,5 +1,5 @@
 // Finds porthole's credential in a request (DESIGN §3.3). porthole's credentials carry
-// a prefix (`ph_` tokens, `phc_` codes); an Authorization header, `token` or `code`
+// a prefix (`ph_` tokens, `phd_` device tokens, `phc_` codes); an Authorization header, `token` or `code`
 // parameter without it belongs to the app and is left alone.
 import type { IncomingHttpHeaders } from 'node:http';
 import { CODE_PREFIX, TOKEN_PREFIX } from '../secrets/token.js';
@@ -20,7 +20,8 @@ export function portholeBearer(headers: IncomingHttpHeaders): string | undefined
   const auth = headers.authorization;
   if (auth === undefined || auth.length < 8 || auth.slice(0, 7).toLowerCase() !== 'bearer ') return undefined;
   const value = auth.slice(7).trim();
-  return value.startsWith(TOKEN_PREFIX) ? value : undefined;
+  // `phd_`: a paired device's token (docs/pairing.md), porthole's like `ph_`.
+  return value.startsWith(TOKEN_PREFIX) || value.startsWith('phd_') ? value : undefined;
 }
 
 /** Reads one cookie by name from the Cookie header (RFC 6265 §5.4), without decoding. */

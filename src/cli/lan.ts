@@ -1,29 +1,19 @@
 // `porthole lan addresses [--json]`: the URLs a phone on the same network could use —
 // non-internal IPv4 first, then IPv6 (link-local last: browsers cannot use their zone).
-import { isLinkLocalAddress } from '../auth/ip.js';
-import { lanAddresses, type LanAddress } from '../gateway/connect-url.js';
-import { formatHostForUrl } from '../gateway/listen.js';
+import { lanReport } from '../gateway/api/lan.js';
 import { homePaths, type CliContext } from './context.js';
 import { loadCliConfig } from './load.js';
 
-export interface LanEntry extends LanAddress {
-  /** null for link-local IPv6: it needs a zone (`%eth0`) that browsers do not accept. */
-  url: string | null;
-}
-
-export function lanEntries(port: number, addresses: readonly LanAddress[] = lanAddresses()): LanEntry[] {
-  return addresses.map((a) => ({
-    ...a,
-    url: a.family === 6 && isLinkLocalAddress(a.address) ? null : `http://${formatHostForUrl(a.address)}:${port}`,
-  }));
-}
+export { type LanEntry, lanEntries } from '../gateway/api/lan.js';
 
 export function lanAddressesCommand(ctx: CliContext, opts: { json?: boolean; port?: string; config?: string }): number {
   const loaded = loadCliConfig(ctx, homePaths(ctx), opts.config, opts.port === undefined ? {} : { port: opts.port });
   const { host, port } = loaded.config.gateway;
-  const entries = lanEntries(port);
+  // The same object GET /_porthole/api/lan answers.
+  const report = lanReport(host, port);
+  const entries = report.addresses;
   if (opts.json) {
-    ctx.stdout.write(`${JSON.stringify({ bind: host, port, addresses: entries })}\n`);
+    ctx.stdout.write(`${JSON.stringify(report)}\n`);
     return 0;
   }
   if (entries.length === 0) {

@@ -7,6 +7,7 @@ import { reportError, type CliContext } from './context.js';
 import { demoCommand } from './demo.js';
 import { serveCommand } from './serve.js';
 import { pairCommand, statusCommand } from './status.js';
+import { devicesApprove, devicesList, devicesRevoke } from './devices.js';
 import { proxyConfigCommand, proxyTestCommand } from './proxy.js';
 import { lanAddressesCommand } from './lan.js';
 import { initCommand, tokenRotate, tokenShow } from './token.js';
@@ -286,10 +287,31 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
 
   program
     .command('pair')
-    .description('print a one-time link (and QR) that signs a browser in')
+    .description('pair a phone or another device: a pairing link (and QR) plus a short code to type (docs/pairing.md)')
     .option('--json', 'print as JSON')
-    .addOption(new Option('--scope <scope>', 'scope of the session it creates').choices(['admin', 'read']).default('admin'))
+    .addOption(new Option('--scope <scope>', 'what the device may do: admin, or read (GET/HEAD only)').choices(['admin', 'read']).default('admin'))
+    .option('--expires <ttl>', 'how long the device stays paired: e.g. 30d, 12h, or never (default 90d for admin, 365d for read)')
+    .option('--require-approval', 'the device waits until approved (porthole devices approve ID)')
     .action(async (o) => done(await pairCommand(ctx, o)));
+
+  const devices = program.command('devices').description('paired devices of the running gateway (docs/pairing.md)');
+  devices
+    .command('list')
+    .description('list paired devices')
+    .option('--json', 'print as JSON')
+    .action(async (o) => done(await devicesList(ctx, o)));
+  devices
+    .command('revoke')
+    .description('revoke a device: its sessions end and its connections close at once')
+    .argument('<id>', 'device id (porthole devices list)')
+    .option('--json', 'print as JSON')
+    .action(async (id: string, o) => done(await devicesRevoke(ctx, id, o)));
+  devices
+    .command('approve')
+    .description('approve a device paired with --require-approval')
+    .argument('<id>', 'device id (porthole devices list)')
+    .option('--json', 'print as JSON')
+    .action(async (id: string, o) => done(await devicesApprove(ctx, id, o)));
 
   program
     .command('proxy-config')

@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { PortholeError } from '../errors.js';
 import { caddyConfig } from '../proxy/caddy.js';
 import { nginxConfig } from '../proxy/nginx.js';
-import { type HostPort, portholeSettings, resolveProxyOptions } from '../proxy/options.js';
+import { gatewayUpstream as upstreamOf, type HostPort, portholeSettings, resolveProxyOptions } from '../proxy/options.js';
 import { DEFAULT_PROBE_TIMEOUT_MS, probeProxy } from '../proxy/probe.js';
 import { parseHostPort } from '../util/host-port.js';
 import { homePaths, type CliContext } from './context.js';
@@ -31,9 +31,7 @@ function loadGatewayConfig(ctx: CliContext, file: string | undefined): PortholeC
 
 /** The gateway as a proxy reaches it: a wildcard bind is reached over loopback. */
 function gatewayUpstream(config: PortholeConfig): HostPort {
-  const h = config.gateway.host;
-  const host = h === '0.0.0.0' || h === '' ? '127.0.0.1' : h === '::' ? '::1' : h;
-  return { host, port: config.gateway.port };
+  return upstreamOf(config.gateway.host, config.gateway.port);
 }
 
 export function proxyConfigCommand(ctx: CliContext, kind: string, f: ProxyConfigFlags): number {

@@ -5,24 +5,21 @@ import { startServe, type RunningGateway } from '../gateway/serve.js';
 import { renderBanner } from './banner.js';
 import { homePaths, type CliContext } from './context.js';
 import { loadCliConfig } from './load.js';
-import { tlsChoice } from '../tls/gateway-cert.js';
+import { tlsChoiceFromConfig } from '../tls/gateway-cert.js';
 
+/** --tls off|self-signed, --tls-cert F --tls-key F are config flags (gateway.tls, tls_cert, tls_key). */
 export interface ServeFlags extends ConfigFlags {
   config?: string;
   json?: boolean;
   insecureNoAuth?: boolean;
   authToken?: string;
-  /** --tls off|self-signed, --tls-cert F --tls-key F */
-  tls?: string;
-  tlsCert?: string;
-  tlsKey?: string;
 }
 
 export async function serveCommand(ctx: CliContext, flags: ServeFlags): Promise<{ stop(): Promise<void>; running: RunningGateway }> {
   const paths = homePaths(ctx);
-  const { config: configFile, json, insecureNoAuth, authToken, tls: tlsFlag, tlsCert, tlsKey, ...configFlags } = flags;
-  const tls = tlsChoice({ tls: tlsFlag, tlsCert, tlsKey });
+  const { config: configFile, json, insecureNoAuth, authToken, ...configFlags } = flags;
   const loaded = loadCliConfig(ctx, paths, configFile, configFlags);
+  const tls = tlsChoiceFromConfig(loaded.config.gateway, loaded.sources);
   const running = await startServe({
     home: paths.home,
     config: loaded.config,
@@ -31,6 +28,8 @@ export async function serveCommand(ctx: CliContext, flags: ServeFlags): Promise<
     env: ctx.env,
     insecureNoAuth,
     tls,
+    // For the console's settings API: where each value comes from, re-read when asked.
+    configInputs: { home: paths.home, configFile, env: ctx.env, flags: configFlags },
   });
   const { gateway, listening } = running;
   const base = running.connect?.url ?? listening.url;
@@ -61,6 +60,14 @@ export async function serveCommand(ctx: CliContext, flags: ServeFlags): Promise<
     if (json) ctx.stdout.write(tunnelLine(s));
     if (s.state === 'online') ctx.stderr.write(`Tunnel online: ${s.url}\n`);
     else if (s.state === 'waiting') ctx.stderr.write(`Tunnel offline (${s.lastError.code}); retrying in ${Math.round(s.retryInMs / 100) / 10} s\n`);
+  });
+  // A notice for each device change, so the person at the desk sees a new pairing at once.
+  gateway.control.subscribe('devices.changed', (payload) => {
+    const p = payload as { reason: string; device: { id: string; name: string; scope: string; status: string } };
+    if (json) ctx.stdout.write(`${JSON.stringify({ event: 'device', reason: p.reason, device: p.device })}\n`);
+    const d = p.device;
+    const pending = d.status === 'pending' ? ` — pending: approve with \`porthole devices approve ${d.id}\`` : '';
+    ctx.stderr.write(`Device ${p.reason}: ${JSON.stringify(d.name)} (${d.id}, ${d.scope})${pending}\n`);
   });
   if (running.tunnelStartError) {
     const e = running.tunnelStartError;

@@ -1,4 +1,4 @@
-// `porthole status [--json]` and `porthole pair [--json] [--scope]`: ask the running
+// `porthole status [--json]` and `porthole pair [--json] [--scope] [--expires] [--require-approval]`: ask the running
 // gateway over its Unix socket (status also in remote mode: remote.ts).
 import { qr } from './banner.js';
 import { homePaths, type CliContext } from './context.js';
@@ -64,18 +64,39 @@ export async function statusCommand(ctx: CliContext, opts: { json?: boolean }): 
   return 0;
 }
 
-export async function pairCommand(ctx: CliContext, opts: { json?: boolean; scope?: string }): Promise<number> {
+export interface PairAnswerView {
+  link: string;
+  code: string;
+  shortCode: string;
+  scope: string;
+  expiresAt: string;
+  deviceExpiresAt: string | null;
+  requireApproval: boolean;
+}
+
+/**
+ * `porthole pair [--json] [--scope admin|read] [--expires 30d|never] [--require-approval]`:
+ * a pairing code from the running gateway (docs/pairing.md) — the link (and its QR) carries
+ * the 256-bit code, the short code is for typing by hand. Never the master token.
+ */
+export async function pairCommand(
+  ctx: CliContext,
+  opts: { json?: boolean; scope?: string; expires?: string; requireApproval?: boolean },
+): Promise<number> {
   const paths = homePaths(ctx);
-  const status = await callGateway(paths, 'GET', '/_porthole/api/status');
-  const r = await callGateway<{ code: string; scope: string; expiresAt: string }>(paths, 'POST', '/_porthole/api/codes', {
-    scope: opts.scope ?? 'admin',
-  });
-  const base = (status['connectUrl'] as string | null) ?? (status['url'] as string);
-  const link = `${base}/?code=${r.code}`;
+  const body: Record<string, unknown> = { scope: opts.scope ?? 'admin', requireApproval: opts.requireApproval === true };
+  if (opts.expires !== undefined) body['expires'] = opts.expires;
+  const r = await callGateway<PairAnswerView>(paths, 'POST', '/_porthole/api/pair', body);
   if (opts.json) {
-    ctx.stdout.write(`${JSON.stringify({ link, code: r.code, scope: r.scope, expiresAt: r.expiresAt })}\n`);
+    const { link, code, shortCode, scope, expiresAt, deviceExpiresAt, requireApproval } = r;
+    ctx.stdout.write(`${JSON.stringify({ link, code, shortCode, scope, expiresAt, deviceExpiresAt, requireApproval })}\n`);
     return 0;
   }
-  ctx.stdout.write(`One-time link (single use, expires ${r.expiresAt}):\n  ${link}\n${qr(link)}\n`);
+  ctx.stdout.write(
+    `Pair a device (scope ${r.scope}; single use, the code expires ${r.expiresAt}):\n  ${r.link}\n${qr(r.link)}\n` +
+      `Or type the short code: ${r.shortCode}\n` +
+      `The device's access ${r.deviceExpiresAt ? `expires ${r.deviceExpiresAt}` : 'never expires'}` +
+      `${r.requireApproval ? '; it waits for approval: porthole devices approve ID' : ''}.\n`,
+  );
   return 0;
 }

@@ -2,6 +2,7 @@
 // the running gateway of this PORTHOLE_HOME (the secret is stored directly).
 import { openSecretStore } from '../secrets/store.js';
 import { SECRET_STORE_KEY } from '../tunnel/manager.js';
+import { checkRegistrationSecret } from '../gateway/api/tunnel-secret.js';
 import { PortholeError } from '../errors.js';
 import { homePaths, type CliContext } from './context.js';
 import { loadCliConfig } from './load.js';
@@ -44,10 +45,8 @@ export async function tunnelSecretSet(ctx: CliContext, stdin: NodeJS.ReadableStr
   }
   let text = '';
   for await (const chunk of stdin) text += chunk.toString();
-  const secret = text.replace(/\r?\n$/, '');
-  if (secret.length < 16 || /\s/.test(secret)) {
-    throw new PortholeError('INVALID_ARGUMENT', 'the registration secret must be at least 16 characters without whitespace, given on stdin');
-  }
+  // The same rule as POST /_porthole/api/tunnel/secret (the console).
+  const secret = checkRegistrationSecret(text.replace(/\r?\n$/, ''));
   const store = openSecretStore(paths);
   store.set(SECRET_STORE_KEY, secret);
   ctx.stderr.write(`Registration secret stored (${store.describe()}). It is used the next time the tunnel connects.\n`);

@@ -28,6 +28,12 @@ export interface ConnectOptions extends Omit<CoreOptions, 'open' | 'token'> {
   env?: Record<string, string | undefined>;
   /** Connect through this Unix socket instead of the URL's host (an SSH forward); the URL still names the gateway. */
   socketPath?: string;
+  /**
+   * Dial this IP address instead of resolving the URL's host name, like curl --connect-to
+   * (a relay reached by address, a name not in DNS yet); SNI, the Host header and the
+   * certificate checks still use the URL's name.
+   */
+  connectAddress?: string;
 }
 
 export async function connect(options: ConnectOptions = {}): Promise<ControlClient> {
@@ -50,6 +56,13 @@ function openNode(url: URL, pin: Pin | undefined, options: ConnectOptions, event
       followRedirects: false,
     };
     if (options.socketPath) wsOptions['socketPath'] = options.socketPath;
+    const address = options.connectAddress;
+    if (address !== undefined) {
+      const family = isIP(address);
+      if (family === 0) throw new ControlError('INVALID_ARGUMENT', `connectAddress "${address}" is not an IP address`);
+      wsOptions['lookup'] = (_host: string, o: { all?: boolean }, cb: (...args: unknown[]) => void) =>
+        o?.all ? cb(null, [{ address, family }]) : cb(null, address, family);
+    }
     if (options.ca !== undefined) wsOptions.ca = options.ca;
     let tls: TLSSocket | undefined;
     let pinVerified = false;
@@ -64,7 +77,8 @@ function openNode(url: URL, pin: Pin | undefined, options: ConnectOptions, event
         const host = opts.host ?? '';
         const socket = tlsConnect({
           ...opts,
-          path: undefined,
+          // opts.path is the request path ws sets; the socket's path is the Unix socket, if any.
+          path: options.socketPath,
           servername: isIP(host) ? undefined : host,
           ...(pin ? { rejectUnauthorized: false } : {}),
         });

@@ -57,6 +57,9 @@ export const FLAG_KEYS: { readonly [F in keyof Required<ConfigFlags>]: { key: Co
   tunnel: { key: 'tunnel.enabled', flag: '--tunnel' },
   relay: { key: 'tunnel.relay', flag: '--relay' },
   subdomain: { key: 'tunnel.subdomain', flag: '--subdomain' },
+  tls: { key: 'gateway.tls', flag: '--tls' },
+  tlsCert: { key: 'gateway.tls_cert', flag: '--tls-cert' },
+  tlsKey: { key: 'gateway.tls_key', flag: '--tls-key' },
 };
 
 /** Flags the caller's object holds beyond ConfigFlags (--json, --config, …) are ignored. */

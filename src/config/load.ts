@@ -80,6 +80,8 @@ function deriveLoopbackExempt(
     `false because ${because} is set: a proxy on this host would make its visitors look local`;
 }
 
+const layerRank = (source: ConfigSource | undefined): number => ['default', 'state', 'file', 'env', 'flag'].indexOf(source ?? 'default');
+
 /** Checks that span keys; skipped for keys already reported, to avoid knock-on noise. */
 function crossCheck(
   values: Map<ConfigKey, unknown>,
@@ -108,6 +110,18 @@ function crossCheck(
   const hasCert = values.get('tunnel.tls_cert') !== undefined;
   if (clean('tunnel.tls_cert', 'tunnel.tls_key') && hasCert !== (values.get('tunnel.tls_key') !== undefined)) {
     problems.push('tunnel.tls_cert and tunnel.tls_key go together: set both or neither');
+  }
+  // gateway.tls vs the cert/key files: the higher layer wins (src/tls/gateway-cert.ts tlsChoiceFromConfig).
+  const hasGatewayCert = values.get('gateway.tls_cert') !== undefined;
+  if (clean('gateway.tls_cert', 'gateway.tls_key') && hasGatewayCert !== (values.get('gateway.tls_key') !== undefined)) {
+    problems.push('gateway.tls_cert and gateway.tls_key go together: set both or neither');
+  } else if (
+    clean('gateway.tls', 'gateway.tls_cert', 'gateway.tls_key') &&
+    hasGatewayCert &&
+    sources['gateway.tls'] !== 'default' &&
+    layerRank(sources['gateway.tls']) === Math.max(layerRank(sources['gateway.tls_cert']), layerRank(sources['gateway.tls_key']))
+  ) {
+    problems.push(`${from('gateway.tls')} = "${String(values.get('gateway.tls'))}" contradicts gateway.tls_cert/tls_key in the same layer: keep one`);
   }
   return problems;
 }

@@ -12,6 +12,7 @@ import {
   checkPublicUrl,
   checkRemoteUrl,
   checkSshTarget,
+  checkTlsPin,
   checkWord,
   type Checked,
   bad,
@@ -31,7 +32,12 @@ export interface GatewayConfig {
   trusted_proxies: string[];
   allow_cidrs: string[];
   target_timeout: number;
+  tls: GatewayTlsMode;
+  tls_cert?: string;
+  tls_key?: string;
 }
+
+export type GatewayTlsMode = 'off' | 'self-signed';
 
 export interface RateLimitConfig {
   max_failures: number;
@@ -171,6 +177,14 @@ export const CONFIG_FIELDS: { readonly [K in ConfigKey]: FieldSpec<ValueAt<Porth
     doc: "Seconds to wait for the target's response headers.",
     check: positive,
   },
+  'gateway.tls': {
+    kind: 'string',
+    default: 'off',
+    choices: ['off', 'self-signed'],
+    doc: 'Serve HTTPS (TLS 1.3): "self-signed" makes a certificate once in $PORTHOLE_HOME/tls. tls_cert/tls_key use given files.',
+  },
+  'gateway.tls_cert': { kind: 'string', path: true, doc: 'Certificate (PEM) to serve HTTPS with; needs gateway.tls_key.' },
+  'gateway.tls_key': { kind: 'string', path: true, doc: 'Private key (PEM, mode 0600) for gateway.tls_cert.' },
   'auth.mode': {
     kind: 'string',
     default: 'token',
@@ -282,7 +296,11 @@ export const CONFIG_FIELDS: { readonly [K in ConfigKey]: FieldSpec<ValueAt<Porth
     doc: 'How the remote client reaches the gateway.',
   },
   'remote.ssh_target': { kind: 'string', doc: 'user@host for transport = "ssh".', check: checkSshTarget },
-  'remote.tls_pin': { kind: 'string', doc: "SHA-256 pin of the gateway's TLS certificate." },
+  'remote.tls_pin': {
+    kind: 'string',
+    doc: 'Pin of the gateway\'s TLS certificate: "sha256/<base64>" (public key) or "AA:BB:…" (certificate SHA-256).',
+    check: checkTlsPin,
+  },
 };
 
 /** Every key, in table order (the order `config check` prints). */

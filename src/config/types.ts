@@ -25,6 +25,9 @@ export interface ConfigFlags {
   tunnel?: boolean;
   relay?: string;
   subdomain?: string;
+  tls?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export interface ConfigInputs {

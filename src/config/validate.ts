@@ -223,3 +223,10 @@ export function checkSshTarget(v: string): Checked<string> {
   if (v.startsWith('-') || /\s/.test(v)) return bad(`expected [user@]host, got ${quote(v)}`);
   return ok(v);
 }
+
+/** remote.tls_pin: "sha256/<base64>" (public key) or the certificate's SHA-256 "AA:BB:…" (the SDK's src/client/pin.ts). */
+export function checkTlsPin(v: string): Checked<string> {
+  const t = v.trim();
+  if (/^sha256\/[A-Za-z0-9+/]{43}=$/.test(t) || /^[0-9a-fA-F]{64}$/.test(t.replace(/:/g, ''))) return ok(t);
+  return bad(`expected "sha256/<base64>" (the public key pin \`porthole serve\` prints) or a certificate SHA-256 "AA:BB:…", got ${quote(v)}`);
+}

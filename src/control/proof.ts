@@ -38,3 +38,14 @@ export function checkHmacProof(token: TokenKeeper, input: HmacInput): TokenCheck
   const message = proofMessage(input);
   return token.checkKeyed((key) => timingSafeEqual(createHmac('sha256', key).update(message).digest(), presented));
 }
+
+/**
+ * What a paired device signs with its Ed25519 key for `connect` scheme `device`
+ * (docs/pairing.md): the UTF-8 text
+ * `porthole-control-device-v1 \n nonce \n ts \n exporter \n deviceId` (no spaces; `exporter`
+ * is the connection's TLS exporter when the gateway terminates its TLS, else empty), so a
+ * signature is good for one challenge on one connection only.
+ */
+export function deviceProofMessage(p: { nonce: string; ts: number; exporter: string; deviceId: string }): Buffer {
+  return Buffer.from(`porthole-control-device-v1\n${p.nonce}\n${p.ts}\n${p.exporter}\n${p.deviceId}`, 'utf8');
+}

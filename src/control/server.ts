@@ -56,11 +56,20 @@ export interface ControlOptions {
   maxInFlight?: number;
   /** The pairing issue's device signatures: verifies a `device` proof. Absent: refused. */
   verifyDevice?: DeviceVerifier;
+  /** A paired device's bearer token (`phd_…`) sent with scheme `token`. Absent: such tokens are wrong tokens. */
+  verifyDeviceToken?: (token: string) => DeviceVerdict;
 }
 
-export type DeviceVerifier = (proof: { deviceId: string; signature: string; nonce: string; ts: number; exporter: string }) =>
+/**
+ * A device credential's verdict: who it is; `refused` (pending, revoked, expired: refused with
+ * that code, never counted as a guess); undefined: wrong (counted toward the ban).
+ */
+export type DeviceVerdict =
   | { credential: string; sub: string; scope: 'admin' | 'read' }
+  | { refused: { code: 'DEVICE_PENDING' | 'AUTH_REVOKED'; message: string } }
   | undefined;
+
+export type DeviceVerifier = (proof: { deviceId: string; signature: string; nonce: string; ts: number; exporter: string }) => DeviceVerdict;
 
 /** What the pipeline learnt about the upgrade (gateway.ts builds it from the Decision). */
 export interface UpgradeContext {
@@ -82,6 +91,11 @@ export interface ControlPlane {
   event(name: string): void;
   /** Sends an event to every authenticated session; returns how many got it. */
   publish(event: string, payload?: unknown): number;
+  /**
+   * Listens to an event in-process (the embedding app, the `serve` terminal): called on every
+   * publish, before the sessions are sent to. Returns the unsubscribe function.
+   */
+  subscribe(event: string, listener: (payload: unknown) => void): () => void;
   /** Authenticated sessions now. */
   readonly size: number;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: UpgradeContext): void;
@@ -138,6 +152,7 @@ export function createControlPlane(options: ControlOptions): ControlPlane {
 
   const methods = new Map<string, MethodEntry>();
   const events = new Set<string>();
+  const local = new Map<string, Set<(payload: unknown) => void>>();
   const sessions = new Set<Session>();
   const pendingByKey = new Map<string, number>();
   let pending = 0;
@@ -202,6 +217,18 @@ export function createControlPlane(options: ControlOptions): ControlPlane {
 
   type Identity = { credential: string | undefined; sub: string; cred: string; scope: 'admin' | 'read' };
 
+  function onDevice(s: Session, id: string, r: DeviceVerdict): Identity | undefined {
+    if (r === undefined) {
+      countFailure(s, id, 'AUTH_INVALID');
+      return undefined;
+    }
+    if ('refused' in r) {
+      refuse(s, id, { ...r.refused, retryable: false }, r.refused.code === 'AUTH_REVOKED' ? CLOSE.revoked : CLOSE.authFailed);
+      return undefined;
+    }
+    return { ...r, cred: 'device' };
+  }
+
   function authenticate(s: Session, id: string, p: ConnectParams): Identity | undefined {
     const auth = p.auth;
     const ctx = s.ctx;
@@ -234,6 +261,7 @@ export function createControlPlane(options: ControlOptions): ControlPlane {
       case 'token': {
         if (!ctx.tokenAccepted) return notAccepted();
         if (typeof auth.token !== 'string' || auth.token.length > 512) return badFrame(s, id);
+        if (auth.token.startsWith('phd_') && options.verifyDeviceToken) return onDevice(s, id, options.verifyDeviceToken(auth.token));
         return onTokenCheck(s, id, token.check(auth.token), 'token');
       }
       case 'session': {
@@ -252,11 +280,7 @@ export function createControlPlane(options: ControlOptions): ControlPlane {
           refuse(s, id, { code: 'CONTROL_AUTH_UNSUPPORTED', message: 'device signatures are not enabled on this gateway', retryable: false }, CLOSE.authFailed);
           return undefined;
         }
-        if (!r) {
-          countFailure(s, id, 'AUTH_INVALID');
-          return undefined;
-        }
-        return { ...r, cred: 'device' };
+        return onDevice(s, id, r);
       }
       default:
         refuse(s, id, { code: 'CONTROL_AUTH_UNSUPPORTED', message: 'unknown auth scheme', retryable: false }, CLOSE.authFailed);
@@ -429,6 +453,13 @@ export function createControlPlane(options: ControlOptions): ControlPlane {
       checkName('event', event);
       events.add(event);
       // Serialised once for every session; only the sequence number differs.
+      for (const listener of local.get(event) ?? []) {
+        try {
+          listener(payload);
+        } catch (err) {
+          logger.log('warn', 'event listener failed', { event, error: (err as Error).message });
+        }
+      }
       const head = `{"type":"event","event":${JSON.stringify(event)},"payload":${JSON.stringify(payload ?? null)},"seq":`;
       let n = 0;
       for (const s of sessions) {
@@ -442,6 +473,12 @@ export function createControlPlane(options: ControlOptions): ControlPlane {
         n++;
       }
       return n;
+    },
+    subscribe(event, listener) {
+      const set = local.get(event) ?? new Set();
+      local.set(event, set);
+      set.add(listener);
+      return () => set.delete(listener);
     },
     get size() {
       let n = 0;

@@ -11,6 +11,8 @@ import type { Gateway } from './gateway.js';
 import { readJsonBody as readJson } from './json-body.js';
 import { sendError, sendJson } from './respond.js';
 import { handleTunnelApi } from './tunnel-api.js';
+import { handleTailscaleApi, isTailscaleApiPath, type TailscaleApi } from './api/tailscale.js';
+import type { RegistrationSecretAccess } from './api/tunnel-secret.js';
 
 export interface ControlSocketContext {
   gateway: Gateway;
@@ -19,11 +21,9 @@ export interface ControlSocketContext {
   /** The tunnel, when this gateway runs one (`porthole tunnel …`). */
   tunnel?: TunnelManager;
   /** Tailscale Serve/Funnel (`porthole tailscale …`, src/tailscale). */
-  tailscale?: {
-    overview(): Promise<unknown>;
-    start(mode: 'serve' | 'funnel'): Promise<unknown>;
-    reset(): Promise<unknown>;
-  };
+  tailscale?: TailscaleApi;
+  /** The tunnel's registration secret (GET …/tunnel shows it masked; POST …/tunnel/secret sets it). */
+  tunnelSecret?: RegistrationSecretAccess;
 }
 
 function probe(path: string): Promise<boolean> {
@@ -89,6 +89,13 @@ async function route(req: IncomingMessage, res: ServerResponse, ctx: ControlSock
     await readJson(req);
     return sendJson(res, 200, gateway.passwordChanged());
   }
+  // Pairing and devices (`porthole pair`, `porthole devices …`): the socket is class `cli`, full admin.
+  const path = url.split('?')[0]!;
+  if (path.startsWith('/_porthole/api/pair') || path.startsWith('/_porthole/api/devices') || path === '/_porthole/api/connect-urls') {
+    const own = (await gateway.fullStatus())['url'];
+    const caller = { credential: undefined, sub: 'cli', scope: 'admin' as const, ingress: 'cli', key: 'cli', own: typeof own === 'string' ? own : undefined };
+    if (gateway.pairing.handle(req, res, path, caller)) return;
+  }
   if (req.method === 'POST' && url === '/_porthole/api/codes') {
     const body = await readJson(req);
     const scope = body['scope'] === 'read' ? 'read' : 'admin';
@@ -96,22 +103,12 @@ async function route(req: IncomingMessage, res: ServerResponse, ctx: ControlSock
     return sendJson(res, 201, { code, scope, expiresAt: new Date(expiresAt).toISOString() });
   }
   if (url.startsWith('/_porthole/api/tunnel')) return tunnelRoute(req, res, url, ctx);
-  if (url === '/_porthole/api/tailscale' || url.startsWith('/_porthole/api/tailscale/')) {
-    const ts = ctx.tailscale;
-    if (!ts) throw new PortholeError('NOT_FOUND', 'this gateway has no Tailscale exposure');
-    if (req.method === 'GET' && url === '/_porthole/api/tailscale') return sendJson(res, 200, await ts.overview());
-    if (req.method !== 'POST') throw new PortholeError('METHOD_NOT_ALLOWED', 'method not allowed');
-    await readJson(req);
-    if (url === '/_porthole/api/tailscale/serve' || url === '/_porthole/api/tailscale/funnel') {
-      await ts.start(url.endsWith('/funnel') ? 'funnel' : 'serve');
-      return sendJson(res, 200, await ts.overview());
-    }
-    if (url === '/_porthole/api/tailscale/reset') return sendJson(res, 200, { ...((await ts.reset()) as object), ...((await ts.overview()) as object) });
-  }
+  // The same handler serves the authenticated HTTP API (src/gateway/api/).
+  if (isTailscaleApiPath(url)) return handleTailscaleApi(req, res, url, ctx.tailscale);
   sendError(res, new PortholeError('NOT_FOUND', `no such endpoint ${url}`));
 }
 
 // The same handler serves the authenticated HTTP API (endpoints.ts) for remote mode.
 function tunnelRoute(req: IncomingMessage, res: ServerResponse, url: string, ctx: ControlSocketContext): Promise<void> {
-  return handleTunnelApi(req, res, url, ctx.tunnel);
+  return handleTunnelApi(req, res, url, ctx.tunnel, ctx.tunnelSecret, { by: 'cli', cred: 'socket' });
 }

@@ -7,6 +7,9 @@ import type { TunnelManager } from '../tunnel/manager.js';
 import type { Decision } from './pipeline.js';
 import { sendError, sendJson } from './respond.js';
 import { handleTunnelApi, isTunnelApiPath } from './tunnel-api.js';
+import { type ConsoleApiDeps, handleConsoleApi, isConsoleApiPath, tunnelSecretFor } from './api/index.js';
+import { actorOf } from './api/common.js';
+import { handleSessionApi, isConsolePath, SESSION_PATH, serveConsole } from './ui.js';
 
 type Routed = Extract<Decision, { kind: 'porthole' }>;
 
@@ -17,6 +20,10 @@ export interface EndpointContext {
   logout(): string;
   /** The tunnel the sidecar runs, for `porthole tunnel …` in remote mode (absent: 404). */
   tunnel?(): TunnelManager | undefined;
+  /** A session for a bearer credential (POST /_porthole/api/session); returns its Set-Cookie. */
+  startSession?(credential: string, scope: 'admin' | 'read'): string;
+  /** The console API's dependencies (src/gateway/api/): the gateway plus what `porthole serve` attached. */
+  api?(): ConsoleApiDeps;
 }
 
 export const SERVICE_VERSION = '0.1.0';
@@ -25,6 +32,11 @@ export function handlePortholeRoute(req: IncomingMessage, res: ServerResponse, d
   const method = req.method ?? 'GET';
   const path = d.path;
   const read = method === 'GET' || method === 'HEAD';
+  // The console (public static files) and the session it signs in with (src/gateway/ui.ts).
+  if (isConsolePath(path)) return serveConsole(req, res, path);
+  if (path === SESSION_PATH && ctx.startSession) {
+    return handleSessionApi(req, res, d.auth, d.own, { startSession: ctx.startSession });
+  }
   if (path === '/_porthole/health') {
     if (!read) return methodNotAllowed(res, 'GET, HEAD');
     return sendJson(res, 200, { status: 'ok' });
@@ -59,11 +71,15 @@ export function handlePortholeRoute(req: IncomingMessage, res: ServerResponse, d
     if (!read && d.auth.identity.scope !== 'admin') {
       return sendError(res, new PortholeError('SCOPE_DENIED', 'changing the tunnel needs the admin scope'));
     }
-    handleTunnelApi(req, res, path, ctx.tunnel?.()).catch((err) => {
+    const api = ctx.api?.();
+    handleTunnelApi(req, res, path, ctx.tunnel?.(), api && tunnelSecretFor(d, api), actorOf(d)).catch((err) => {
       sendError(res, isPortholeError(err) ? err : new PortholeError('INTERNAL', 'internal error', { expose: false }));
     });
     return;
   }
+  // Token rotation, audit, settings, Tailscale, proxy test/snippets, LAN (src/gateway/api/).
+  const api = ctx.api?.();
+  if (api && isConsoleApiPath(path)) return handleConsoleApi(req, res, d, api);
   sendError(res, new PortholeError('NOT_FOUND', `no porthole endpoint ${path}`));
 }
 

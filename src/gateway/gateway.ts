@@ -22,6 +22,7 @@ import { openSecretStore, resolveToken, type ResolvedToken, type SecretStore } f
 import { validateSuppliedToken } from '../secrets/token.js';
 import type { TunnelManager } from '../tunnel/manager.js';
 import { handlePortholeRoute } from './endpoints.js';
+import type { ConsoleApiExtras } from './api/index.js';
 import { forwardHeaders, syncRawHeaders } from './forward.js';
 import { createIdentitySigner, type Identity, verifyIdentity } from './identity.js';
 import { handleLogin } from './login.js';
@@ -34,6 +35,9 @@ import { createConnectionTracker, type ConnectionTracker } from './tracker.js';
 import { detectPublicUrl } from '../proxy/detect.js';
 import { registerBuiltins } from '../control/builtins.js';
 import { type ControlOptions, type ControlPlane, createControlPlane } from '../control/server.js';
+import { deviceProofMessage } from '../control/proof.js';
+import { createDeviceStore, type DeviceCheck } from '../pairing/devices.js';
+import { createPairingService, PAIRING_EVENTS, type PairingService } from '../pairing/service.js';
 
 export interface GatewayOptions {
   /** State directory. An embedding app must name its state: `stateDir` or `appName`. */
@@ -90,7 +94,9 @@ export interface Gateway {
   /** The token as resolved at start (`generated` true when issued now). */
   readonly tokenInfo: Pick<ResolvedToken, 'source' | 'generated' | 'describe'>;
   /** The control plane on /_porthole/ws: `method(name, handler)`, `publish(event, payload)`. */
-  readonly control: Pick<ControlPlane, 'method' | 'event' | 'publish' | 'size'>;
+  readonly control: Pick<ControlPlane, 'method' | 'event' | 'publish' | 'subscribe' | 'size'>;
+  /** Pairing codes and paired devices (docs/pairing.md); the Unix socket serves it to the CLI. */
+  readonly pairing: PairingService;
   handleRequest(req: IncomingMessage, res: ServerResponse): void;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** A one-time code (`phc_…`, single use, 5 minutes) for a browser's first load. */
@@ -132,6 +138,8 @@ export interface Gateway {
   fullStatus(): Promise<Record<string, unknown>>;
   /** The sidecar's tunnel: the HTTP API then serves /_porthole/api/tunnel… (remote `porthole tunnel …`). */
   attachTunnel(tunnel: TunnelManager): void;
+  /** What `porthole serve` adds to the console API (settings, Tailscale, LAN, proxy, tunnel secret; src/gateway/api/). */
+  attachConsoleApi(extras: ConsoleApiExtras): void;
   /**
    * Whether a network peer may connect at all ([gateway] allow_cidrs): loopback and non-IP
    * peers (Unix sockets) always may. listenGateway drops others on accept; an app serving
@@ -202,7 +210,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   // Sessions made by a token or password that is no longer current (changed while we were
   // stopped, or the auth mode changed) end now.
-  const isCredentialValid = (c: string): boolean => passwords !== undefined && c === passwords.credential();
+  // Paired devices (docs/pairing.md): loaded before the sweep below, so their sessions survive a restart.
+  const devices = createDeviceStore({ file: paths.devicesFile });
+  const isCredentialValid = (c: string): boolean =>
+    (passwords !== undefined && c === passwords.credential()) || devices.isCredentialValid(c);
   sessions.revokeWhere((c) => c === token.credential() || isCredentialValid(c));
   const codes = createCodeStore();
   const bans = createBanTable({
@@ -218,6 +229,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const restrictPeers = config.gateway.allow_cidrs.length > 0;
   const statusExtensions: (() => Record<string, unknown> | Promise<Record<string, unknown>>)[] = [];
   let tunnelManager: TunnelManager | undefined;
+  let consoleApi: ConsoleApiExtras = {};
   const socketAllowed = (socket: Duplex): boolean =>
     !restrictPeers || tunnelSockets.has(socket) || gateway.acceptsPeer((socket as { remoteAddress?: string }).remoteAddress);
 
@@ -262,7 +274,32 @@ export function createGateway(options: GatewayOptions): Gateway {
     tracker,
     isCredentialValid,
     logger,
+    // A device proves itself by signing the challenge with the key it registered when pairing.
+    verifyDevice:
+      options.control?.verifyDevice ??
+      ((p) => {
+        if (typeof p.signature !== 'string' || p.signature.length > 128) return undefined;
+        return deviceVerdict(devices.verifySignature(p.deviceId, deviceProofMessage(p), Buffer.from(p.signature, 'base64url')));
+      }),
+    verifyDeviceToken: (t) => deviceVerdict(devices.checkToken(t)),
   });
+  for (const event of PAIRING_EVENTS) control.event(event);
+  const pairing: PairingService = createPairingService({
+    codes,
+    devices,
+    sessions,
+    tracker,
+    bans,
+    publish: (event, payload) => control.publish(event, payload),
+    auditFile: paths.auditLog,
+    identityDir: paths.identityDir,
+    logger,
+    authMode,
+    status: () => gateway.fullStatus(),
+    ownerCredential: () => token.credential(),
+    publicUrl: config.gateway.public_url,
+  });
+  pipeline.devices = pairing;
   registerBuiltins(control, { status: () => gateway.fullStatus(), rotate: () => gateway.rotateToken() });
 
   function answer(req: IncomingMessage, res: ServerResponse, d: Exclude<Decision, { kind: 'forward' | 'porthole' }>): void {
@@ -314,12 +351,29 @@ export function createGateway(options: GatewayOptions): Gateway {
     );
   }
 
+  /** Who calls the pairing API, as the pipeline decided (src/pairing/service.ts). */
+  function pairingCaller(req: IncomingMessage, d: Extract<Decision, { kind: 'porthole' }>) {
+    return {
+      credential: d.auth.credential,
+      sub: d.auth.identity.sub,
+      scope: d.auth.identity.scope,
+      ingress: d.ingress.class,
+      key: d.ingress.key,
+      own: d.own,
+      startSession: (credential: string, scope: 'admin' | 'read') => {
+        const { id: sid, maxAgeSeconds } = sessions.create(credential, scope);
+        return sessionCookieHeader(pipeline.cookieName(isSecure(req)), sid, maxAgeSeconds, isSecure(req));
+      },
+    };
+  }
+
   const gateway: Gateway = {
     id,
     paths,
     config,
     tokenInfo: { source: resolved.source, generated: resolved.generated, describe: resolved.describe },
     control,
+    pairing,
     handleRequest(req, res) {
       if (!socketAllowed(req.socket)) {
         req.socket.destroy();
@@ -337,7 +391,10 @@ export function createGateway(options: GatewayOptions): Gateway {
         answer(req, res, d);
         return;
       }
-      if (d.auth.credential !== undefined) tracker.add(d.auth.credential, res);
+      // Not the token rotation's own answer: the rotation closes what the old token opened.
+      if (d.auth.credential !== undefined && !(d.kind === 'porthole' && d.path === '/_porthole/api/token/rotate')) {
+        tracker.add(d.auth.credential, res);
+      }
       // Only an authenticated visitor's proxy headers: an anonymous one must not plant a suggestion.
       if (d.ingress.class === 'trusted-proxy') {
         proxySeenAt = Date.now();
@@ -363,10 +420,17 @@ export function createGateway(options: GatewayOptions): Gateway {
         sendError(res, codesRefused());
         return;
       }
+      // Pairing and devices (src/pairing/service.ts): pair, pair/exchange, devices, connect-urls.
+      if (d.kind === 'porthole' && pairing.handle(req, res, d.path, pairingCaller(req, d))) return;
       if (d.kind === 'porthole') {
         handlePortholeRoute(req, res, d, {
           status: () => gateway.fullStatus(),
           tunnel: () => tunnelManager,
+          api: () => ({ ...consoleApi, gateway }),
+          startSession: (credential, scope) => {
+            const { id: sid, maxAgeSeconds } = sessions.create(credential, scope);
+            return sessionCookieHeader(pipeline.cookieName(isSecure(req)), sid, maxAgeSeconds, isSecure(req));
+          },
           issueCode: (scope) => codes.issue({ credential: d.auth.credential ?? token.credential(), scope }),
           logout: () => {
             const cookie = pipeline.cookieName(isSecure(req));
@@ -498,6 +562,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     attachTunnel(t) {
       tunnelManager = t;
     },
+    attachConsoleApi(extras) {
+      consoleApi = { ...consoleApi, ...extras };
+    },
     acceptsPeer(address) {
       if (!restrictPeers || address === undefined) return true;
       const a = normalizeAddress(address);
@@ -506,6 +573,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     async close() {
       await control.close();
       sessions.flush();
+      devices.flush();
       proxy?.close();
     },
   };
@@ -539,6 +607,16 @@ function assertTrustedProxySetup(config: PortholeConfig, options: GatewayOptions
         'Remove it, or use auth.mode = "token".',
     );
   }
+}
+
+/** A device's state as the control plane's verdict (src/control/server.ts). */
+function deviceVerdict(c: DeviceCheck) {
+  if (c.status === 'active') return { credential: `device:${c.device.id}`, sub: `device:${c.device.id}`, scope: c.device.scope };
+  if (c.status === 'pending') return { refused: { code: 'DEVICE_PENDING' as const, message: 'this device waits for approval on the desk' } };
+  if (c.status === 'revoked' || c.status === 'expired') {
+    return { refused: { code: 'AUTH_REVOKED' as const, message: `this device was ${c.status === 'revoked' ? 'revoked' : 'paired too long ago (expired)'}; pair it again` } };
+  }
+  return undefined;
 }
 
 function codesRefused(): PortholeError {

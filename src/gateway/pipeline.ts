@@ -16,6 +16,9 @@ import { LOGIN_PATH, isPasswordCredential } from '../auth/password.js';
 import { proxyUser, type TrustedProxyOptions } from '../auth/trusted-proxy.js';
 import type { Identity } from './identity.js';
 import type { TokenKeeper } from './token-keeper.js';
+import { DEVICE_TOKEN_PREFIX, type DeviceCheck } from '../pairing/devices.js';
+import { PAIR_EXCHANGE_PATH, type PairingService } from '../pairing/service.js';
+import { isConsolePath } from './ui.js';
 
 export interface AuthResult {
   /** Credential id for revocation tracking; undefined for local/public/none. */
@@ -53,6 +56,8 @@ export interface PipelineState {
   cookieName: (secure: boolean) => string;
   /** Credentials other than the master token that are still valid (devices, later). */
   isCredentialValid: (credential: string) => boolean;
+  /** Paired devices (docs/pairing.md): `phd_` bearers, device sessions, `?code=` first loads. Absent: none. */
+  devices?: Pick<PairingService, 'checkToken' | 'checkCredential' | 'pairBrowser'>;
   tunnelVisitor: (req: IncomingMessage) => string | undefined;
   /** What porthole's Tailscale listener verified about this request; undefined for every other ingress. */
   tailscalePeer?: (req: IncomingMessage) => TailscalePeer | undefined;
@@ -175,6 +180,14 @@ export function decide(req: IncomingMessage, upgrade: boolean, s: PipelineState)
     return { kind: 'porthole', path, auth: ANONYMOUS(ingress), ...base };
   }
 
+  // Trading a pairing code for a device credential is public by design (docs/pairing.md): the
+  // code is the credential; its handler counts wrong codes toward the ban. A cross-site POST
+  // is refused (pairing CSRF: a page planting its own device session in the visitor's browser).
+  if (path === PAIR_EXCHANGE_PATH && !upgrade && s.devices !== undefined) {
+    if (crossSite) return { kind: 'error', err: new PortholeError('ORIGIN_NOT_ALLOWED', 'cross-origin pairing refused') };
+    return { kind: 'porthole', path, auth: ANONYMOUS(ingress), ...base };
+  }
+
   // 4. Authenticate.
   const auth = authenticate(req, upgrade, path, q < 0 ? undefined : url.slice(q + 1), ingress, proto, s);
   if (auth.kind !== 'ok') return auth.decision;
@@ -212,7 +225,8 @@ function controlAmbient(req: IncomingMessage, ingress: Ingress, proto: 'http' | 
     if (!r.ok) return undefined;
     return { credential: undefined, identity: { sub: r.user, cred: 'trusted-proxy', scope: 'admin', ingress: ingress.class }, ambient: true };
   }
-  return sessionAuth(req.headers, s.cookieName(proto === 'https'), ingress, s);
+  const session = sessionAuth(req.headers, s.cookieName(proto === 'https'), ingress, s);
+  return session instanceof PortholeError ? undefined : session;
 }
 
 function fail(err: PortholeError, clearCookie = false): AuthOutcome {
@@ -256,6 +270,7 @@ function authenticate(
   // Authorization: Bearer ph_… (an app's own bearer has no prefix and is ignored here).
   const bearer = portholeBearer(headers);
   if (bearer !== undefined) {
+    if (bearer.startsWith(DEVICE_TOKEN_PREFIX)) return deviceOutcome(s.devices?.checkToken(bearer), 'device', ingress, false, s);
     const check = s.token.check(bearer);
     if (check === 'ok') return ok(s.token.credential(), 'token', ingress, false);
     if (check === 'stale') return fail(new PortholeError('AUTH_REVOKED', 'this token was rotated; use the new one'));
@@ -272,11 +287,15 @@ function authenticate(
     const qc = queryCredential(new URLSearchParams(query));
     if (qc?.kind === 'query-code') {
       const r = s.codes.consume(qc.secret);
-      if (r.status === 'ok') return redirect(req, s, r.grant.credential, r.grant.scope);
+      if (r.status === 'ok') {
+        // The browser becomes a paired device (kind browser); its session belongs to it.
+        const paired = s.devices?.pairBrowser(r.grant, headers['user-agent'], ingress.class);
+        return paired ? redirect(req, s, paired.credential, paired.scope) : redirect(req, s, r.grant.credential, r.grant.scope);
+      }
       // A stale code (used, expired) is not a guess; a valid session still gets through.
       if (r.status === 'unknown') return countFailure(s, ingress, new PortholeError('CODE_INVALID', 'invalid code'));
       const live = sessionAuth(headers, cookieName, ingress, s);
-      if (live) return redirect(req, s, undefined, undefined);
+      if (live && !(live instanceof PortholeError)) return redirect(req, s, undefined, undefined);
       return fail(new PortholeError('CODE_INVALID', 'this link was already used or has expired; ask for a new one'));
     }
     if (qc?.kind === 'query-token') {
@@ -288,6 +307,7 @@ function authenticate(
   }
 
   const session = sessionAuth(headers, cookieName, ingress, s);
+  if (session instanceof PortholeError) return fail(session);
   if (session) return { kind: 'ok', result: session };
 
   if (ingress.class === 'local' && s.loopbackExempt && !needsRealCredential(path)) {
@@ -320,6 +340,8 @@ function authenticate(
   if (s.authMode === 'password' && navigational && acceptsHtml(headers) && !needsRealCredential(path)) {
     return loginRedirect(req);
   }
+  // The console's static files are public by design (DESIGN §3): the page asks for a session.
+  if (isConsolePath(path) && (method === 'GET' || method === 'HEAD')) return { kind: 'ok', result: ANONYMOUS(ingress) };
   return fail(new PortholeError('AUTH_REQUIRED', 'authentication required'), hadCookie);
 }
 
@@ -335,18 +357,43 @@ function ok(credential: string, cred: string, ingress: Ingress, ambient: boolean
   };
 }
 
+/**
+ * A device credential (a `phd_` bearer, or a device's session): active → its scope, fixed at
+ * pairing; pending → 403 DEVICE_PENDING; revoked or expired → 401 AUTH_REVOKED (not a guess);
+ * unknown → AUTH_INVALID, counted toward the ban like a wrong token.
+ */
+function deviceOutcome(check: DeviceCheck | undefined, cred: string, ingress: Ingress, ambient: boolean, s: PipelineState): AuthOutcome {
+  if (check === undefined || check.status === 'unknown') {
+    return countFailure(s, ingress, new PortholeError('AUTH_INVALID', 'invalid device token'));
+  }
+  if (check.status === 'pending') {
+    return fail(new PortholeError('DEVICE_PENDING', 'this device waits for approval on the desk (porthole devices approve ID)'));
+  }
+  if (check.status === 'revoked') return fail(new PortholeError('AUTH_REVOKED', 'this device was revoked; pair it again'));
+  if (check.status === 'expired') return fail(new PortholeError('AUTH_REVOKED', "this device's pairing has expired; pair it again"));
+  return ok(`device:${check.device.id}`, cred, ingress, ambient, check.device.scope);
+}
+
 function sessionAuth(
   headers: IncomingMessage['headers'],
   cookieName: string,
   ingress: Ingress,
   s: PipelineState,
-): AuthResult | undefined {
+): AuthResult | PortholeError | undefined {
   const id = readCookie(headers, cookieName);
   if (id === undefined) return undefined;
   const record = s.sessions.lookup(id);
   if (!record) return undefined;
   const valid = record.credential === s.token.credential() || s.isCredentialValid(record.credential);
   if (!valid) {
+    s.sessions.delete(id);
+    return undefined;
+  }
+  // A device's session: its device decides (pending until approved; scope fixed at pairing).
+  if (s.devices !== undefined && record.credential.startsWith('device:')) {
+    const d = deviceOutcome(s.devices.checkCredential(record.credential), 'session', ingress, true, s);
+    if (d.kind === 'ok') return d.result;
+    if (d.decision.kind === 'error' && d.decision.err.code === 'DEVICE_PENDING') return d.decision.err;
     s.sessions.delete(id);
     return undefined;
   }
@@ -445,5 +492,7 @@ function authenticateProxyUser(
     };
   }
   if (!path.startsWith('/_porthole/') && isPublicPath(path, s.publicPaths)) return { kind: 'ok', result: ANONYMOUS(ingress) };
+  const m = req.method;
+  if (isConsolePath(path) && (m === 'GET' || m === 'HEAD')) return { kind: 'ok', result: ANONYMOUS(ingress) };
   return fail(new PortholeError('AUTH_REQUIRED', 'authentication required: sign in through the proxy'));
 }

@@ -1,6 +1,10 @@
 // `porthole serve` as a library call: config → gateway → TCP listener → Unix socket.
 // Returns what the CLI prints; prints nothing itself and never owns the process.
 import type { PortholeConfig } from '../config/schema.js';
+import type { ConfigInputs } from '../config/types.js';
+import { createConsoleEvents } from './api/events.js';
+import { createSettingsKeeper } from './api/settings.js';
+import { createRegistrationSecretAccess } from './api/tunnel-secret.js';
 import { PortholeError, isPortholeError } from '../errors.js';
 import { openSecretStore } from '../secrets/store.js';
 import { createTunnelManager, type TunnelManager, type TunnelManagerOptions } from '../tunnel/manager.js';
@@ -28,6 +32,12 @@ export interface ServeOptions {
   tailscaleRun?: TailscaleRunner;
   /** `--tls self-signed` or `--tls-cert/--tls-key` (src/tls/gateway-cert.ts). Default: plain HTTP. */
   tls?: TlsChoice;
+  /**
+   * How `config` was loaded (config file, environment, flags), so the console's settings API
+   * can tell where each value comes from and refuse keys set above state.json. Absent: values
+   * differing from porthole.toml + state.json + defaults count as set by the caller.
+   */
+  configInputs?: Omit<ConfigInputs, 'state'>;
 }
 
 export interface RunningGateway {
@@ -138,12 +148,34 @@ export async function startServe(options: ServeOptions): Promise<RunningGateway>
         proxySeenAt: gateway.proxySeenAt,
       }),
     }));
+    // Live updates for the console (tunnel.state, exposure.changed; src/gateway/api/events.ts).
+    const events = createConsoleEvents({
+      control: gateway.control,
+      tunnelStatus: () => tunnel.status(),
+      exposure: async () => (await gateway.fullStatus())['exposure'],
+      onError: (err) => options.logger?.log('warn', 'console event failed', { error: (err as Error).message }),
+    });
+    tunnel.on('state', () => events.tunnelChanged());
     const tailscale = {
       overview: () => tailscaleOverview({ paths: gateway.paths, run: options.tailscaleRun, exposure: ts }),
-      start: (mode: 'serve' | 'funnel') => ts.start(mode),
-      reset: () => ts.reset(),
+      start: (mode: 'serve' | 'funnel') => ts.start(mode).finally(() => events.exposureChanged()),
+      reset: () => ts.reset().finally(() => events.exposureChanged()),
     };
-    const socket = await listenControlSocket({ gateway, tunnel, tailscale, describe: () => ({}) });
+    const tunnelSecret = createRegistrationSecretAccess({ store: openSecretStore(gateway.paths), env: options.env ?? {}, paths: gateway.paths });
+    gateway.attachConsoleApi({
+      tailscale,
+      tunnelSecret,
+      events,
+      listening: () => ({ bind: config.gateway.host, port: l.port, scheme: tls ? 'https' : 'http' }),
+      settings: createSettingsKeeper({
+        paths: gateway.paths,
+        running: config,
+        inputs: options.configInputs,
+        authMode,
+        onSaved: () => events.exposureChanged(true),
+      }),
+    });
+    const socket = await listenControlSocket({ gateway, tunnel, tailscale, tunnelSecret, describe: () => ({}) });
     // Asked for Tailscale and it cannot be had: refuse to start, saying why (after the
     // control socket, which proves no other gateway of this home runs).
     if (config.tailscale.mode !== 'off') {
@@ -181,6 +213,7 @@ export async function startServe(options: ServeOptions): Promise<RunningGateway>
       tailscale: ts,
       tls,
       async close() {
+        events.close();
         await ts.close();
         await tunnel.close();
         await socket.close();

@@ -43,6 +43,12 @@ export interface Resolved extends ProxyConfigOptions {
 
 export const bracket = (host: string): string => (isIP(host) === 6 ? `[${host}]` : host);
 
+/** The gateway as a proxy on this host reaches it: a wildcard bind is reached over loopback. */
+export function gatewayUpstream(bind: string, port: number): HostPort {
+  const host = bind === '0.0.0.0' || bind === '' ? '127.0.0.1' : bind === '::' ? '::1' : bind;
+  return { host, port };
+}
+
 /** Refuses values that would break out of a config line (quotes, braces, semicolons, newlines). */
 function plain(value: string, what: string): string {
   if (!/^[A-Za-z0-9._~:/@%+=,[\]-]+$/.test(value)) {

@@ -43,6 +43,36 @@ export function tlsChoice(flags: { tls?: string; tlsCert?: string; tlsKey?: stri
   throw new PortholeError('INVALID_ARGUMENT', `--tls ${flags.tls}: use off or self-signed (or --tls-cert F --tls-key F)`);
 }
 
+const LAYER_RANK: Record<string, number> = { flag: 4, env: 3, file: 2, state: 1, default: 0 };
+
+/**
+ * `[gateway] tls`, `tls_cert`, `tls_key` (from any layer) → a choice. The cert/key files
+ * win over `tls` unless `tls` was set in a higher-precedence layer (`--tls off` disables a
+ * file's tls_cert for one run; `--tls-cert/--tls-key` override a file's `tls =
+ * "self-signed"`). Both in the same layer contradict each other: refused (loadConfig's
+ * cross-check reports the same problem for `config check`).
+ */
+export function tlsChoiceFromConfig(
+  gateway: { tls: 'off' | 'self-signed'; tls_cert?: string; tls_key?: string },
+  sources: Record<string, string>,
+): TlsChoice {
+  const { tls_cert: certFile, tls_key: keyFile } = gateway;
+  if (certFile === undefined && keyFile === undefined) return { mode: gateway.tls };
+  if (certFile === undefined || keyFile === undefined) {
+    throw new PortholeError('CONFIG_INVALID', 'gateway.tls_cert and gateway.tls_key (--tls-cert/--tls-key) go together: set both or neither');
+  }
+  const files = Math.max(LAYER_RANK[sources['gateway.tls_cert'] ?? 'default'] ?? 0, LAYER_RANK[sources['gateway.tls_key'] ?? 'default'] ?? 0);
+  const mode = LAYER_RANK[sources['gateway.tls'] ?? 'default'] ?? 0;
+  if (mode > files) return { mode: gateway.tls };
+  if (mode === files) {
+    throw new PortholeError(
+      'CONFIG_INVALID',
+      `gateway.tls = "${gateway.tls}" contradicts gateway.tls_cert/tls_key (both from the ${sources['gateway.tls']}): keep one`,
+    );
+  }
+  return { mode: 'files', certFile, keyFile };
+}
+
 /** Names a self-signed certificate covers: loopback, this host, and the bind address if specific. */
 function namesFor(bindHost: string): { dnsNames: string[]; ipAddresses: string[] } {
   const dnsNames = new Set(['localhost']);

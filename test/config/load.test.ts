@@ -47,6 +47,7 @@ test('defaults with no file, env, flags or state', () => {
     trusted_proxies: [],
     allow_cidrs: [],
     target_timeout: 30,
+    tls: 'off',
   });
   assert.equal(config.auth.mode, 'token');
   assert.equal(config.auth.loopback_exempt, true);

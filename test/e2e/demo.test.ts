@@ -53,7 +53,8 @@ test('the link signs a remote-looking browser in; the page, SSE clock and WebSoc
   assert.match(page.body, /porthole demo app/);
 
   const who = JSON.parse((await get('/api/whoami', { cookie, 'sec-fetch-site': 'cross-site' })).body);
-  assert.match(who.identity, /sub=owner; cred=session/);
+  // A one-time link makes the browser a paired device (docs/pairing.md): its session is the device's.
+  assert.match(who.identity, /sub=device%3A[0-9a-f]{16}; cred=session; scope=admin/);
 
   // SSE: the first event arrives without waiting for the next tick.
   const event = await new Promise<string>((resolve, reject) => {
