@@ -28,6 +28,12 @@ export interface CoreOptions {
   open: OpenTransport;
   /** The gateway token (`ph_…`). Without one the connection must carry a session cookie (browser console). */
   token?: string;
+  /**
+   * A paired device's key (docs/pairing.md): the client signs each challenge with it
+   * (`connect` scheme `device`) instead of sending a token. `sign` gets the exact bytes to sign
+   * and returns the Ed25519 signature, base64url. Takes precedence over `token`.
+   */
+  device?: { id: string; sign(message: Uint8Array): string | Promise<string> };
   deviceName?: string;
   /** Per-request time-out. Default 30 s. */
   requestTimeoutMs?: number;
@@ -89,9 +95,23 @@ async function hmacProof(token: string, message: string): Promise<string | undef
 }
 
 /** The proof for this challenge: the HMAC when it can be computed with the binding the server offers, else the token. */
-async function chooseAuth(token: string | undefined, challenge: Challenge, exporter: string | undefined, deviceName: string): Promise<ConnectAuth> {
-  if (token === undefined) return { scheme: 'session' };
+async function chooseAuth(
+  token: string | undefined,
+  challenge: Challenge,
+  exporter: string | undefined,
+  deviceName: string,
+  device: CoreOptions['device'],
+): Promise<ConnectAuth> {
   const serverBinds = Array.isArray(challenge.bindings) && challenge.bindings.includes('tls-exporter');
+  if (device !== undefined) {
+    // Bound to this challenge and, when the gateway terminates TLS, to this connection.
+    if (serverBinds && exporter === undefined) {
+      throw new ControlError('CONTROL_AUTH_UNSUPPORTED', 'a device signature needs the TLS exporter, which this runtime does not expose', false);
+    }
+    const message = `porthole-control-device-v1\n${challenge.nonce}\n${challenge.ts}\n${serverBinds ? exporter! : ''}\n${device.id}`;
+    return { scheme: 'device', deviceId: device.id, signature: await device.sign(new TextEncoder().encode(message)) };
+  }
+  if (token === undefined) return { scheme: 'session' };
   // The server terminates TLS and we cannot read the exporter (a browser): only the token
   // itself can prove it — over that TLS connection.
   if (serverBinds && exporter === undefined) return { scheme: 'token', token };
@@ -185,12 +205,12 @@ export async function createClient(options: CoreOptions): Promise<ControlClient>
             if (f.type !== 'event' || f.event !== 'connect.challenge') return finish(new ControlError('CONTROL_BAD_FRAME', 'expected connect.challenge'));
             phase = 'hello';
             const challenge = f.payload as Challenge;
-            chooseAuth(options.token, challenge, t?.exporter(), deviceName).then(
+            chooseAuth(options.token, challenge, t?.exporter(), deviceName, options.device).then(
               (auth) => {
                 const params = { nonce: challenge.nonce, minProtocol: PROTOCOL_MIN, maxProtocol: PROTOCOL_MAX, ...(deviceName ? { deviceName } : {}), auth };
                 t?.send(JSON.stringify({ type: 'req', id: connectId, method: 'connect', params }));
               },
-              () => finish(new ControlError('CONTROL_CONNECT_FAILED', 'could not compute the proof')),
+              (err: unknown) => finish(err instanceof ControlError ? err : new ControlError('CONTROL_CONNECT_FAILED', 'could not compute the proof')),
             );
             return;
           }

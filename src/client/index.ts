@@ -1,6 +1,7 @@
 // `porthole/client` for Node: connect({ url, token, pin?, deviceName? }) to a gateway's
 // control plane. URL and token default to PORTHOLE_URL and PORTHOLE_TOKEN. TLS is checked
 // normally (system CAs), or against a pin (then a self-signed certificate is fine).
+import { createPrivateKey, type KeyObject, sign as cryptoSign } from 'node:crypto';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
@@ -12,10 +13,16 @@ import { type Pin, parsePin, pinMatches, pinMismatch } from './pin.js';
 import { controlUrl } from './url.js';
 
 export { ControlError } from './errors.js';
+export { pair, type PairedDevice, type PairOptions } from './pair.js';
 export type { ClientState, ControlClient } from './core.js';
 export type { HelloPayload } from '../control/wire.js';
 
-export interface ConnectOptions extends Omit<CoreOptions, 'open' | 'token'> {
+export interface ConnectOptions extends Omit<CoreOptions, 'open' | 'token' | 'device'> {
+  /**
+   * A paired device (from `pair()`): the client signs each challenge with its private key
+   * (PKCS#8 PEM or a KeyObject); no token crosses the wire. Takes precedence over `token`.
+   */
+  device?: { id: string; privateKey: string | KeyObject };
   /** The gateway: https://desk:7070 (or http:// on loopback/private networks). Default PORTHOLE_URL. */
   url?: string;
   /** The gateway token. Default PORTHOLE_TOKEN. */
@@ -44,7 +51,13 @@ export async function connect(options: ConnectOptions = {}): Promise<ControlClie
   const token = options.token ?? (env['PORTHOLE_TOKEN'] || undefined);
   const pin = options.pin !== undefined ? parsePin(options.pin) : undefined;
   if (pin && url.protocol !== 'wss:') throw new ControlError('TLS_PIN_INVALID', 'a pin needs an https:// URL');
-  return createClient({ ...options, token, open: (events) => openNode(url, pin, options, events) });
+  let device: CoreOptions['device'];
+  if (options.device) {
+    const key = typeof options.device.privateKey === 'string' ? createPrivateKey(options.device.privateKey) : options.device.privateKey;
+    if (key.asymmetricKeyType !== 'ed25519') throw new ControlError('INVALID_ARGUMENT', 'device.privateKey must be the Ed25519 key pair() made');
+    device = { id: options.device.id, sign: (message) => cryptoSign(null, message, key).toString('base64url') };
+  }
+  return createClient({ ...options, token, device, open: (events) => openNode(url, pin, options, events) });
 }
 
 function openNode(url: URL, pin: Pin | undefined, options: ConnectOptions, events: Parameters<CoreOptions['open']>[0]): Promise<Transport> {
