@@ -3,6 +3,7 @@
 // downstream compares exactly, or a problem that says what form is expected.
 // Problems never echo URLs: they may carry credentials.
 import { BlockList, isIP } from 'node:net';
+import { sshDestinationProblem } from '../ssh/target.js';
 
 export type Checked<T> = { value: T; problem?: undefined } | { problem: string; value?: undefined };
 export const ok = <T>(value: T): Checked<T> => ({ value });
@@ -143,6 +144,11 @@ export function checkPublicUrl(v: string): Checked<string> {
     return bad('expected an origin without path, query or fragment, e.g. https://desk.example.com');
   }
   const host = url.hostname.replace(/^\[|\]$/g, '');
+  // WHATWG keeps ; { } $ ' " ` * in a hostname; public_url goes verbatim into generated nginx
+  // and Caddy configs (an nginx `$var`, a new directive). A DNS name or an IP address only.
+  if (isIP(host) === 0 && !/^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?$/.test(host)) {
+    return bad(`the host ${JSON.stringify(host)} is not a DNS name or an IP address`);
+  }
   if (host === '0.0.0.0' || host === '::') return bad('a wildcard address is not a URL a browser can open; use the name or address visitors use');
   if (url.protocol === 'http:' && !isLocalUrlHost(url.hostname)) {
     return bad(
@@ -219,9 +225,10 @@ export function checkWord(v: string): Checked<string> {
 }
 
 /** remote.ssh_target: [user@]host; never starting with "-", which ssh would read as an option. */
+/** remote.ssh_target: the same rule `porthole ssh-tunnel` and remote mode apply (src/ssh/target.ts). */
 export function checkSshTarget(v: string): Checked<string> {
-  if (v.startsWith('-') || /\s/.test(v)) return bad(`expected [user@]host, got ${quote(v)}`);
-  return ok(v);
+  const why = sshDestinationProblem(v);
+  return why === undefined ? ok(v) : bad(why);
 }
 
 /** remote.tls_pin: "sha256/<base64>" (public key) or the certificate's SHA-256 "AA:BB:…" (the SDK's src/client/pin.ts). */

@@ -102,7 +102,8 @@ export async function startServe(options: ServeOptions): Promise<RunningGateway>
     const chosen = remoteAccess ? chooseConnectUrl(config.gateway.host, l.port, config.gateway.allowed_origins) : undefined;
     const connect = chosen && tls ? { ...chosen, url: chosen.url.replace(/^http:/, 'https:') } : chosen;
     const tunnel = createTunnelManager({
-      guard: () => assertNoConflicts(facts(true)),
+      // Judged on the live Tailscale state: a Funnel switched on at run time counts too.
+      guard: () => assertNoConflicts({ ...facts(true), tailscale: ts.state().mode }),
       gateway,
       config: config.tunnel,
       paths: gateway.paths,
@@ -128,6 +129,7 @@ export async function startServe(options: ServeOptions): Promise<RunningGateway>
       logger: options.logger,
       // Run-time switches (`porthole tailscale funnel`) are judged by the same rules.
       guard: (mode) => assertNoConflicts({ ...facts(tunnel.status().state.state !== 'stopped'), tailscale: mode }),
+      noAuth: authMode === 'none',
     });
     gateway.extendStatus(() => ({ tailscale: ts.state() }));
     // Pins are public (they identify the key; they grant nothing): clients copy them from here.

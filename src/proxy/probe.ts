@@ -211,6 +211,11 @@ export async function probeProxy(url: string, o: ProbeOptions = {}): Promise<Pro
       if (status >= 300 && status < 400 && location && hop < (o.maxRedirects ?? 3)) {
         const next = new URL(location, target);
         if (next.protocol !== 'http:' && next.protocol !== 'https:') return fail('NOT_PORTHOLE', `redirected to ${next.protocol} URL`, status);
+        // Same host only (http → https, a port or path fix): otherwise the answering server
+        // would choose where the desk sends a GET (an admin can run this probe remotely).
+        if (next.hostname !== first.hostname) {
+          return fail('NOT_PORTHOLE', `${target.host} redirects to another host (${next.origin}), not followed: if that is porthole's public URL, test that URL`, status);
+        }
         redirects.push(target.href);
         target = next;
         continue;

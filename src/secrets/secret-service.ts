@@ -6,7 +6,7 @@
 // by a timeout. Spec: https://specifications.freedesktop.org/secret-service-spec/latest/
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter, isAbsolute, join } from 'node:path';
 import { type KeyringBackend, type KeyringProbe, keyringUnavailable } from './keyring.js';
 
 const BUS_NAME = 'org.freedesktop.secrets';
@@ -65,7 +65,11 @@ export function createSecretServiceBackend(options: SecretServiceOptions): Keyri
 
   const run = (file: string, args: string[], input = ''): RunResult => {
     if (bus.address === undefined) return { ok: false, status: null, stdout: '', stderr: '', failure: bus.problem };
-    const r = spawnSync(file, args, {
+    // Absolute paths only: a relative or empty PATH entry would run whatever sits in the
+    // working directory under that name — and secret-tool gets the secret on stdin.
+    const exe = findTool(file, options.env);
+    if (exe === undefined) return { ok: false, status: null, stdout: '', stderr: '', failure: INSTALL_HINT[file] ?? `${file} is not installed` };
+    const r = spawnSync(exe, args, {
       input,
       env: childEnv(bus.address),
       encoding: 'utf8',
@@ -101,8 +105,8 @@ export function createSecretServiceBackend(options: SecretServiceOptions): Keyri
   const probe = (): KeyringProbe => {
     collection = undefined;
     if (bus.address === undefined) return { ok: false, reason: bus.problem };
-    if (!onPath('secret-tool', options.env)) return { ok: false, reason: INSTALL_HINT['secret-tool']! };
-    if (!onPath('gdbus', options.env)) return { ok: false, reason: INSTALL_HINT['gdbus']! };
+    if (!findTool('secret-tool', options.env)) return { ok: false, reason: INSTALL_HINT['secret-tool']! };
+    if (!findTool('gdbus', options.env)) return { ok: false, reason: INSTALL_HINT['gdbus']! };
     // Ask the bus who owns the name first: a plain call would D-Bus-activate a keyring
     // daemon, which on a headless host starts with a locked or missing login keyring.
     const owner = run('gdbus', [
@@ -251,17 +255,19 @@ function sessionBus(env: Record<string, string | undefined>): { address: string;
   };
 }
 
-function onPath(name: string, env: Record<string, string | undefined>): boolean {
+/** The absolute path of `name` on PATH, skipping relative and empty entries; undefined if none. */
+export function findTool(name: string, env: Record<string, string | undefined>): string | undefined {
   for (const dir of (env['PATH'] ?? '').split(delimiter)) {
-    if (!dir) continue;
+    if (!isAbsolute(dir)) continue;
+    const file = join(dir, name);
     try {
-      accessSync(join(dir, name), constants.X_OK);
-      return true;
+      accessSync(file, constants.X_OK);
+      return file;
     } catch {
       // not here
     }
   }
-  return false;
+  return undefined;
 }
 
 function firstLine(s: string): string {

@@ -10,7 +10,7 @@ import { type Logger, debugLogger } from '../log.js';
 import { MAX_SOCKET_PATH_BYTES, type StatePaths } from '../secrets/paths.js';
 import { createTailscaleRunner, runOk, tailscaleFailure, type RunResult, type TailscaleRunner } from './cli.js';
 import { listenTailscale, type TailscaleListener } from './listener.js';
-import { verifyTailscaleRequest } from './peer.js';
+import { type PeerVerdict, verifyTailscaleRequest } from './peer.js';
 import { conflictFor, ourMapping, parseServeConfig, SERVE_MOUNT, SERVE_PORT, viewPort } from './serve-config.js';
 import { clearRecord, readRecord, writeRecord } from './state.js';
 import { funnelAllows, readStatus, requireRunning, type NodeStatus } from './status.js';
@@ -60,6 +60,13 @@ export interface TailscaleExposureOptions {
    * docs/exposure.md, e.g. Funnel beside the public tunnel). Default: none.
    */
   guard?: (mode: TailscaleMapMode) => void;
+  /**
+   * The gateway runs without authentication (--insecure-no-auth): nobody can be asked for a
+   * credential, so the listener lets through only requests that would skip it anyway — logins
+   * in allow_users — and refuses other tailnet users, tagged nodes and Funnel traffic (Funnel
+   * is per port: another route on 443 can switch it on for porthole's mapping too).
+   */
+  noAuth?: boolean;
 }
 
 /** Where the Unix socket goes: next to the gateway's socket, in its 0700 directory; undefined if none fits. */
@@ -128,7 +135,15 @@ export function createTailscaleExposure(options: TailscaleExposureOptions): Tail
     return next;
   };
 
-  const verify = (req: IncomingMessage) => verifyTailscaleRequest(req.headers, { whois, allowUsers });
+  const verify = async (req: IncomingMessage): Promise<PeerVerdict> => {
+    const v = await verifyTailscaleRequest(req.headers, { whois, allowUsers });
+    if (!options.noAuth || !v.ok || v.peer.allowed) return v;
+    const who = v.peer.funnel ? 'Funnel traffic from the internet' : `${v.peer.login ?? 'a tagged node'} (not in tailscale.allow_users)`;
+    return {
+      ok: false,
+      err: new PortholeError('TAILSCALE_PEER_UNVERIFIED', `${who}: the gateway runs with --insecure-no-auth, so only allow_users may come in through Tailscale`),
+    };
+  };
 
   async function openListener(unix: boolean): Promise<TailscaleListener> {
     const socketPath = unix ? tailscaleSocketPath(paths) : undefined;

@@ -18,12 +18,19 @@ function procV4Mapped(addr: string, port: number): string {
   return `0000000000000000FFFF0000${procV4(addr, port)}`;
 }
 
+/**
+ * The uid of the socket with this local/remote pair. Only a socket still held by a process
+ * counts: the kernel prints an orphaned socket (its process closed it: FIN_WAIT, LAST_ACK)
+ * and a TIME_WAIT entry with uid 0 and inode 0. A local user who writes a request and closes
+ * at once would otherwise pass as root (tailscaled) — so inode 0 is "unknown", never root.
+ */
 function findUid(table: string, local: string, remote: string): number | undefined {
   for (const line of table.split('\n')) {
     const f = line.trim().split(/\s+/);
     if (f[1] === local && f[2] === remote) {
       const uid = Number(f[7]);
-      return Number.isInteger(uid) ? uid : undefined;
+      if (!Number.isInteger(uid) || !/^[1-9][0-9]*$/.test(f[9] ?? '')) continue;
+      return uid;
     }
   }
   return undefined;

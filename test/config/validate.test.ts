@@ -90,7 +90,7 @@ test('host, relay, subdomain, header, ssh target and public paths', () => {
   table(checkHostPort, [['relay.example:443', 'relay.example:443'], ['[::1]:7000', '[::1]:7000']], ['relay.example', '::1:7000', 'relay.example:0', ':443']);
   table(checkLabel, [['desk-1', 'desk-1'], ['Desk', 'desk']], ['-desk', 'desk-', 'xn--desk', 'a.b', 'a_b', 'x'.repeat(64)]);
   table(checkHeaderName, [['X-Forwarded-User', 'X-Forwarded-User'], ['Remote-User', 'Remote-User']], ['X Bad', 'X-Porthole-Identity', 'Authorization', '']);
-  table(checkSshTarget, [['me@desk.example', 'me@desk.example']], ['-oProxyCommand=x', 'a b']);
+  table(checkSshTarget, [['me@desk.example', 'me@desk.example']], ['-oProxyCommand=x', 'a b', 'bob;id@desk', '$(id)@desk', 'me@', 'me@-host']);
   table(
     checkPublicPath,
     [['/hooks/github', '/hooks/github'], ['/_portholes-not', '/_portholes-not']],

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isPortholeError } from '../../src/errors.js';
 import { type StatePaths, statePaths } from '../../src/secrets/paths.js';
+import { findTool } from '../../src/secrets/secret-service.js';
 import { readState, updateState } from '../../src/secrets/state.js';
 import {
   createFileSecretStore,
@@ -356,4 +357,18 @@ describe('token lifecycle', () => {
     const fresh = rotateStoredToken(paths, store);
     assert.equal(resolveToken({ paths, store, env: {}, create: false }).token, fresh);
   });
+});
+
+test('the keyring tools are found by absolute PATH entries only (never the working directory)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'porthole-path-'));
+  const cwd = process.cwd();
+  try {
+    writeFileSync(join(dir, 'secret-tool'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    process.chdir(dir);
+    assert.equal(findTool('secret-tool', { PATH: `.:${''}:relative/bin` }), undefined);
+    assert.equal(findTool('secret-tool', { PATH: `./:${dir}` }), join(dir, 'secret-tool'));
+  } finally {
+    process.chdir(cwd);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
