@@ -119,7 +119,10 @@ export function classify(headers: IncomingHttpHeaders, ctx: ClassifyContext): In
   const peer = normalizeAddress(ctx.peer) ?? 'unknown';
   if (ctx.tunnelVisitor !== undefined) {
     const v = normalizeAddress(ctx.tunnelVisitor) ?? ctx.tunnelVisitor;
-    return { class: 'tunnel', peer, client: v, key: clientKey(v) };
+    // Own key namespace: the address is the relay's claim (a relay behind a proxy on its own
+    // host says 127.0.0.1 for everyone; a hostile one says anything), so tunnel failures must
+    // never ban the desk's local user or a LAN client that really has that address.
+    return { class: 'tunnel', peer, client: v, key: `tunnel:${clientKey(v)}` };
   }
   if (ctx.tailscale !== undefined) {
     const ts = ctx.tailscale;

@@ -87,8 +87,12 @@ export interface UpgradeContext {
 export interface ControlPlane {
   /** Registers (or replaces) a method. */
   method(name: string, handler: MethodHandler, options?: MethodOptions): void;
-  /** Declares an event name so the hello lists it before the first publish. */
-  event(name: string): void;
+  /**
+   * Declares an event name so the hello lists it before the first publish. `scope: "admin"`:
+   * only admin sessions get (and see listed) the event, for payloads a read-only credential
+   * may not read elsewhere either (the device list). Default "read": every session.
+   */
+  event(name: string, options?: { scope?: 'admin' | 'read' }): void;
   /** Sends an event to every authenticated session; returns how many got it. */
   publish(event: string, payload?: unknown): number;
   /**
@@ -151,7 +155,8 @@ export function createControlPlane(options: ControlOptions): ControlPlane {
   const { token, bans, tracker, logger } = options;
 
   const methods = new Map<string, MethodEntry>();
-  const events = new Set<string>();
+  /** Event name → the scope a session needs to receive it. */
+  const events = new Map<string, 'admin' | 'read'>();
   const local = new Map<string, Set<(payload: unknown) => void>>();
   const sessions = new Set<Session>();
   const pendingByKey = new Map<string, number>();
@@ -234,7 +239,7 @@ export function createControlPlane(options: ControlOptions): ControlPlane {
     const ctx = s.ctx;
     if (ctx.open) return { credential: undefined, sub: 'anonymous', cred: 'none', scope: 'admin' };
     const notAccepted = (): undefined => {
-      refuse(s, id, { code: 'CREDENTIAL_NOT_ACCEPTED', message: 'porthole tokens are not accepted in trusted-proxy mode; sign in through the proxy', retryable: false }, CLOSE.authFailed);
+      refuse(s, id, { code: 'CREDENTIAL_NOT_ACCEPTED', message: 'porthole tokens and paired devices are not accepted in trusted-proxy mode; sign in through the proxy', retryable: false }, CLOSE.authFailed);
       return undefined;
     };
     switch (auth.scheme) {
@@ -274,6 +279,9 @@ export function createControlPlane(options: ControlOptions): ControlPlane {
         return a;
       }
       case 'device': {
+        // Devices paired before a switch to trusted-proxy mode still sit in devices.json: like
+        // their bearers over HTTP, their signatures are no way around the SSO.
+        if (!ctx.tokenAccepted) return notAccepted();
         if (typeof auth.deviceId !== 'string' || typeof auth.signature !== 'string') return badFrame(s, id);
         const r = options.verifyDevice?.({ deviceId: auth.deviceId, signature: auth.signature, nonce: p.nonce, ts: s.ts, exporter: s.exporter ?? '' });
         if (!options.verifyDevice) {
@@ -332,7 +340,7 @@ export function createControlPlane(options: ControlOptions): ControlPlane {
       clientId: s.clientId,
       protocol,
       methods: [...methods.keys()].filter((m) => who.scope === 'admin' || methods.get(m)?.scope === 'read'),
-      events: [...events],
+      events: [...events].filter(([, scope]) => who.scope === 'admin' || scope === 'read').map(([name]) => name),
       heartbeatMs,
       maxFrameBytes: maxFrame,
       scope: who.scope,
@@ -445,13 +453,16 @@ export function createControlPlane(options: ControlOptions): ControlPlane {
       if (scope !== 'admin' && scope !== 'read') throw new PortholeError('INVALID_ARGUMENT', 'scope must be "admin" or "read"');
       methods.set(name, { handler, scope });
     },
-    event(name) {
+    event(name, eventOptions = {}) {
       checkName('event', name);
-      events.add(name);
+      const scope = eventOptions.scope ?? 'read';
+      if (scope !== 'admin' && scope !== 'read') throw new PortholeError('INVALID_ARGUMENT', 'scope must be "admin" or "read"');
+      events.set(name, scope);
     },
     publish(event, payload) {
       checkName('event', event);
-      events.add(event);
+      if (!events.has(event)) events.set(event, 'read');
+      const adminOnly = events.get(event) === 'admin';
       // Serialised once for every session; only the sequence number differs.
       for (const listener of local.get(event) ?? []) {
         try {
@@ -464,6 +475,7 @@ export function createControlPlane(options: ControlOptions): ControlPlane {
       let n = 0;
       for (const s of sessions) {
         if (!s.authed || s.ws.readyState !== WebSocket.OPEN) continue;
+        if (adminOnly && s.method?.scope !== 'admin') continue;
         if (s.ws.bufferedAmount > maxBuffered) {
           closeWith(s, CLOSE.tryAgainLater, reason('CONTROL_SLOW_CONSUMER'));
           continue;

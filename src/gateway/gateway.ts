@@ -283,7 +283,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       }),
     verifyDeviceToken: (t) => deviceVerdict(devices.checkToken(t)),
   });
-  for (const event of PAIRING_EVENTS) control.event(event);
+  // Device names, ids and scopes: admin-only like GET /_porthole/api/devices.
+  for (const event of PAIRING_EVENTS) control.event(event, { scope: 'admin' });
   const pairing: PairingService = createPairingService({
     codes,
     devices,
@@ -403,42 +404,50 @@ export function createGateway(options: GatewayOptions): Gateway {
           detectedPublicUrl = detectPublicUrl(req.headers, d.ingress) ?? detectedPublicUrl;
         }
       }
-      if (d.kind === 'porthole' && d.path === LOGIN_PATH && passwords) {
-        handleLogin(req, res, d, {
-          passwords,
-          throttle: passwordThrottle,
-          bans,
-          logger,
-          startSession: (credential) => {
-            const { id: sid, maxAgeSeconds } = sessions.create(credential, 'admin');
-            return sessionCookieHeader(pipeline.cookieName(isSecure(req)), sid, maxAgeSeconds, isSecure(req));
-          },
-        });
-        return;
-      }
-      if (d.kind === 'porthole' && authMode === 'trusted-proxy' && d.path === '/_porthole/api/codes') {
-        sendError(res, codesRefused());
-        return;
-      }
-      // Pairing and devices (src/pairing/service.ts): pair, pair/exchange, devices, connect-urls.
-      if (d.kind === 'porthole' && pairing.handle(req, res, d.path, pairingCaller(req, d))) return;
-      if (d.kind === 'porthole') {
-        handlePortholeRoute(req, res, d, {
-          status: () => gateway.fullStatus(),
-          tunnel: () => tunnelManager,
-          api: () => ({ ...consoleApi, gateway }),
-          startSession: (credential, scope) => {
-            const { id: sid, maxAgeSeconds } = sessions.create(credential, scope);
-            return sessionCookieHeader(pipeline.cookieName(isSecure(req)), sid, maxAgeSeconds, isSecure(req));
-          },
-          issueCode: (scope) => codes.issue({ credential: d.auth.credential ?? token.credential(), scope }),
-          logout: () => {
-            const cookie = pipeline.cookieName(isSecure(req));
-            const sid = readSessionId(req, cookie);
-            if (sid) sessions.delete(sid);
-            return clearCookieHeader(cookie);
-          },
-        });
+      // porthole's own routes: a bug in one (a throw) answers 500 and keeps the gateway up.
+      try {
+        if (d.kind === 'porthole' && d.path === LOGIN_PATH && passwords) {
+          handleLogin(req, res, d, {
+            passwords,
+            throttle: passwordThrottle,
+            bans,
+            logger,
+            startSession: (credential) => {
+              const { id: sid, maxAgeSeconds } = sessions.create(credential, 'admin');
+              return sessionCookieHeader(pipeline.cookieName(isSecure(req)), sid, maxAgeSeconds, isSecure(req));
+            },
+          });
+          return;
+        }
+        if (d.kind === 'porthole' && authMode === 'trusted-proxy' && d.path === '/_porthole/api/codes') {
+          sendError(res, codesRefused());
+          return;
+        }
+        // Pairing and devices (src/pairing/service.ts): pair, pair/exchange, devices, connect-urls.
+        if (d.kind === 'porthole' && pairing.handle(req, res, d.path, pairingCaller(req, d))) return;
+        if (d.kind === 'porthole') {
+          handlePortholeRoute(req, res, d, {
+            status: () => gateway.fullStatus(),
+            tunnel: () => tunnelManager,
+            api: () => ({ ...consoleApi, gateway }),
+            startSession: (credential, scope) => {
+              const { id: sid, maxAgeSeconds } = sessions.create(credential, scope);
+              return sessionCookieHeader(pipeline.cookieName(isSecure(req)), sid, maxAgeSeconds, isSecure(req));
+            },
+            issueCode: (scope) => codes.issue({ credential: d.auth.credential ?? token.credential(), scope }),
+            logout: () => {
+              const cookie = pipeline.cookieName(isSecure(req));
+              const sid = readSessionId(req, cookie);
+              if (sid) sessions.delete(sid);
+              return clearCookieHeader(cookie);
+            },
+          });
+          return;
+        }
+      } catch (err) {
+        logger.log('error', 'porthole route failed', { path: d.kind === 'porthole' ? d.path : undefined, error: (err as Error).message });
+        if (!res.headersSent) sendError(res, new PortholeError('INTERNAL', 'internal error'));
+        else res.destroy();
         return;
       }
       const fwd = forwardHeaders(req, d, cookieNames, identityHeader(d.auth.identity), config.auth.trusted_proxy.user_header, config.auth.trusted_proxy.required_headers);

@@ -200,7 +200,10 @@ export function decide(req: IncomingMessage, upgrade: boolean, s: PipelineState)
   }
 
   // A read-only session may look, not change: safe methods only, no upgrades.
-  if (auth.result.identity.scope === 'read' && (upgrade || !SAFE_METHODS.has(method))) {
+  // Two POSTs change only the caller's own session, not the desk: starting one (the console's
+  // token sign-in) and ending it (logout).
+  const ownSession = method === 'POST' && (path === '/_porthole/api/session' || path === '/_porthole/api/logout');
+  if (auth.result.identity.scope === 'read' && (upgrade || !SAFE_METHODS.has(method)) && !ownSession) {
     return { kind: 'error', err: new PortholeError('SCOPE_DENIED', 'this credential is read-only') };
   }
 
@@ -278,12 +281,14 @@ function authenticate(
   }
 
   // A browser's first load: ?code=phc_… or ?token=ph_… → session + 303 to the clean URL.
-  // Only on plain GET/HEAD navigations: a redirect would lose a body, and an upgrade
-  // cannot follow one. Elsewhere the parameter is ignored (and stripped before forwarding).
+  // Only on plain GET navigations: a redirect would lose a body, and an upgrade cannot
+  // follow one. Not on HEAD either: link previewers and scanners probe links with HEAD, and
+  // must not spend a one-time code (or become the paired device). Elsewhere the parameter
+  // is ignored (and stripped before forwarding).
   const method = req.method;
   const navigational = !upgrade && (method === 'GET' || method === 'HEAD');
   const cookieName = s.cookieName(proto === 'https');
-  if (query !== undefined && navigational) {
+  if (query !== undefined && !upgrade && method === 'GET') {
     const qc = queryCredential(new URLSearchParams(query));
     if (qc?.kind === 'query-code') {
       const r = s.codes.consume(qc.secret);

@@ -409,7 +409,14 @@ export function createPairingService(deps: PairingDeps): PairingService {
       const m = /^\/_porthole\/api\/devices\/([^/]{1,64})\/(revoke|approve)$/.exec(path);
       if (m) {
         if (method !== 'POST') return notAllowed(res, 'POST');
-        const id = decodeURIComponent(m[1]!);
+        // Device ids are 16 hex digits: an escape that does not decode names no device (and
+        // must not throw out of the request handler, which would take the gateway down).
+        let id: string;
+        try {
+          id = decodeURIComponent(m[1]!);
+        } catch {
+          id = m[1]!;
+        }
         run(async () => {
           assertAdmin(caller, m[2] === 'revoke' ? 'revoking a device' : 'approving a device');
           await readJsonBody(req);

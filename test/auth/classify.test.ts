@@ -123,10 +123,10 @@ test('tunnel: the relay-provided visitor address, never headers', () => {
     { 'x-forwarded-for': '127.0.0.1' },
     ctx({ peer: '127.0.0.1', tunnelVisitor: '::ffff:198.51.100.7', isTrustedProxy: createCidrMatcher(['127.0.0.0/8']) }),
   );
-  assert.deepEqual(r, { class: 'tunnel', peer: '127.0.0.1', client: '198.51.100.7', key: '198.51.100.7' });
+  assert.deepEqual(r, { class: 'tunnel', peer: '127.0.0.1', client: '198.51.100.7', key: 'tunnel:198.51.100.7' });
   const v6 = classify({}, ctx({ tunnelVisitor: '2001:db8:aa:bb:1:2:3:4' }));
   assert.equal(v6.class, 'tunnel');
-  assert.equal(v6.key, '2001:db8:aa:bb::/64');
+  assert.equal(v6.key, 'tunnel:2001:db8:aa:bb::/64', 'its own namespace: never a local or LAN key');
   // A stream is tunnel even from a loopback peer with a local Host: never local.
   assert.equal(classify({}, ctx({ tunnelVisitor: '127.0.0.1' })).class, 'tunnel');
 });
