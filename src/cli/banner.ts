@@ -36,6 +36,7 @@ function frame(lines: string[]): string {
 export function renderBanner(b: BannerInput): string {
   const out: string[] = [];
   out.push(`porthole gateway listening on ${b.url}${b.target ? ` → ${b.target}` : ''}`);
+  out.push(`  console: ${b.url}/_porthole/ui/   (Settings → Remote access; sign in with the link below or the token)`);
   out.push(`  control socket: ${b.socketPath}`);
   if (b.insecureNoAuth) {
     out.push(

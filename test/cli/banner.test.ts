@@ -30,3 +30,9 @@ describe('the serve banner names how visitors sign in', () => {
     assert.match(text, /not accepted remotely/);
   });
 });
+
+describe('the banner points at the console', () => {
+  it('names /_porthole/ui/ on the listening URL', () => {
+    assert.match(renderBanner(base), /console: http:\/\/127\.0\.0\.1:7070\/_porthole\/ui\//);
+  });
+});
