@@ -29,7 +29,21 @@ export interface SessionStore {
   create(credential: string, scope: SessionRecord['scope']): { id: string; maxAgeSeconds: number };
   /** The live record for a cookie value, refreshed; undefined if unknown or expired. */
   lookup(id: string): SessionRecord | undefined;
+  /**
+   * The session's key (the id's SHA-256, hex): names it to the connection tracker and
+   * onEnd listeners without holding the cookie value itself.
+   */
+  keyOf(id: string): string;
+  /** Whether the session a key names is still live (not refreshed). */
+  isLive(key: string): boolean;
   delete(id: string): void;
+  /**
+   * Called with a session's key whenever it ends for any reason: deleted (logout), expired
+   * (found at lookup or by sweep), revoked with its credential, evicted by the size bound.
+   */
+  onEnd(listener: (key: string) => void): void;
+  /** Ends every expired session now (the gateway runs this on a timer); returns how many. */
+  sweep(): number;
   /** Ends every session created by a credential; returns how many. */
   revokeCredential(credential: string): number;
   /** Ends sessions whose credential fails `isValid` (e.g. the token changed while stopped). */
@@ -47,6 +61,7 @@ export function createSessionStore(options: SessionStoreOptions = {}): SessionSt
   const maxSessions = options.maxSessions ?? 10_000;
   const now = options.now ?? Date.now;
   const records = new Map<string, SessionRecord>();
+  const endListeners: ((key: string) => void)[] = [];
   let dirty = false;
   let lastPersist = 0;
 
@@ -88,11 +103,18 @@ export function createSessionStore(options: SessionStoreOptions = {}): SessionSt
 
   const keyOf = (id: string) => digest(id).toString('hex');
 
+  /** Removes a record and tells the listeners (which close what the session opened). */
+  function end(k: string): boolean {
+    if (!records.delete(k)) return false;
+    for (const l of endListeners) l(k);
+    return true;
+  }
+
   function revokeWhere(isValid: (credential: string) => boolean): number {
     let n = 0;
     for (const [k, r] of records) {
       if (!isValid(r.credential)) {
-        records.delete(k);
+        end(k);
         n++;
       }
     }
@@ -108,7 +130,7 @@ export function createSessionStore(options: SessionStoreOptions = {}): SessionSt
       while (records.size > maxSessions) {
         const oldest = records.keys().next().value;
         if (oldest === undefined) break;
-        records.delete(oldest);
+        end(oldest);
       }
       persist(true);
       return { id, maxAgeSeconds: Math.floor(maxMs / 1000) };
@@ -120,7 +142,7 @@ export function createSessionStore(options: SessionStoreOptions = {}): SessionSt
       if (!r) return undefined;
       const t = now();
       if (!isLive(r, t)) {
-        records.delete(k);
+        end(k);
         dirty = true;
         return undefined;
       }
@@ -132,8 +154,31 @@ export function createSessionStore(options: SessionStoreOptions = {}): SessionSt
       persist(false);
       return r;
     },
+    keyOf,
+    isLive(key) {
+      const r = records.get(key);
+      return r !== undefined && isLive(r, now());
+    },
     delete(id) {
-      if (records.delete(keyOf(id))) persist(true);
+      if (end(keyOf(id))) persist(true);
+    },
+    onEnd(listener) {
+      endListeners.push(listener);
+    },
+    sweep() {
+      const t = now();
+      let n = 0;
+      for (const [k, r] of records) {
+        if (!isLive(r, t)) {
+          end(k);
+          n++;
+        }
+      }
+      if (n) {
+        dirty = true;
+        persist(false);
+      }
+      return n;
     },
     revokeCredential: (credential) => revokeWhere((c) => c !== credential),
     revokeWhere,

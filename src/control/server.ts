@@ -37,6 +37,8 @@ export interface ControlOptions {
   tracker: ConnectionTracker;
   /** Whether a credential id other than the master token's is still valid (password, devices). */
   isCredentialValid: (credential: string) => boolean;
+  /** Whether the browser session a cookie named (its key) is still live. Absent: always. */
+  isSessionLive?: (session: string) => boolean;
   logger: Logger;
   /** Time from upgrade to a valid `connect`. Default 10 s (then close 4008). */
   handshakeTimeoutMs?: number;
@@ -76,8 +78,11 @@ export interface UpgradeContext {
   /** The brute-force key (DESIGN §3.2). */
   key: string;
   ingress: string;
-  /** The session cookie (allowed Origin), trusted-proxy user or open mode, if any. */
-  ambient: { credential: string | undefined; sub: string; cred: string; scope: 'admin' | 'read' } | undefined;
+  /**
+   * The session cookie (allowed Origin), trusted-proxy user or open mode, if any. `session`:
+   * the cookie's session key; a control session it authenticates ends when that session does.
+   */
+  ambient: { credential: string | undefined; sub: string; cred: string; scope: 'admin' | 'read'; session?: string } | undefined;
   /** False in trusted-proxy mode: porthole tokens are not accepted remotely. */
   tokenAccepted: boolean;
   /** --insecure-no-auth: every `connect` succeeds. */
@@ -220,7 +225,7 @@ export function createControlPlane(options: ControlOptions): ControlPlane {
     return undefined;
   }
 
-  type Identity = { credential: string | undefined; sub: string; cred: string; scope: 'admin' | 'read' };
+  type Identity = { credential: string | undefined; sub: string; cred: string; scope: 'admin' | 'read'; session?: string };
 
   function onDevice(s: Session, id: string, r: DeviceVerdict): Identity | undefined {
     if (r === undefined) {
@@ -271,7 +276,11 @@ export function createControlPlane(options: ControlOptions): ControlPlane {
       }
       case 'session': {
         const a = ctx.ambient;
-        const valid = a !== undefined && (a.credential === undefined || a.credential === token.credential() || options.isCredentialValid(a.credential));
+        // The session may have ended (logout, expiry) between the upgrade and this frame.
+        const valid =
+          a !== undefined &&
+          (a.credential === undefined || a.credential === token.credential() || options.isCredentialValid(a.credential)) &&
+          (a.session === undefined || options.isSessionLive?.(a.session) !== false);
         if (!valid) {
           refuse(s, id, { code: 'AUTH_REQUIRED', message: 'no valid session on this connection', retryable: false }, CLOSE.authFailed);
           return undefined;
@@ -334,7 +343,8 @@ export function createControlPlane(options: ControlOptions): ControlPlane {
         setImmediate(() => closeWith(s, CLOSE.revoked, reason('AUTH_REVOKED')));
       });
       s.tracked = tracked;
-      tracker.add(who.credential, tracked);
+      // By its browser session too (scheme "session"): logout, expiry or revocation ends it.
+      tracker.add(who.credential, tracked, who.session);
     }
     const hello: HelloPayload = {
       clientId: s.clientId,

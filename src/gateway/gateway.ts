@@ -222,6 +222,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     banMs: config.auth.rate_limit.ban * 1000,
   });
   const tracker: ConnectionTracker = createConnectionTracker();
+  // A session's end (logout, expiry, revocation, eviction) closes the streams, sockets and
+  // control sessions its cookie opened. Expiry is otherwise only noticed at the next lookup:
+  // a sweep finds sessions that expired while only a stream was open (docs/security.md).
+  sessions.onEnd((key) => tracker.closeSession(key));
+  const sessionSweep = setInterval(() => sessions.sweep(), sessionSweepMs(config.auth.session_idle, config.auth.session_max));
+  sessionSweep.unref();
   const tunnelSockets = new WeakMap<object, string>();
   // Per request, not per socket: tailscaled reuses one backend connection for many clients.
   const tailscaleRequests = new WeakMap<IncomingMessage, TailscalePeer>();
@@ -273,6 +279,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     bans,
     tracker,
     isCredentialValid,
+    isSessionLive: (key) => sessions.isLive(key),
     logger,
     // A device proves itself by signing the challenge with the key it registered when pairing.
     verifyDevice:
@@ -393,8 +400,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         return;
       }
       // Not the token rotation's own answer: the rotation closes what the old token opened.
-      if (d.auth.credential !== undefined && !(d.kind === 'porthole' && d.path === '/_porthole/api/token/rotate')) {
-        tracker.add(d.auth.credential, res);
+      // Nor the logout's: the logout closes what its session opened.
+      if (d.auth.credential !== undefined && !(d.kind === 'porthole' && (d.path === '/_porthole/api/token/rotate' || d.path === '/_porthole/api/logout'))) {
+        tracker.add(d.auth.credential, res, d.auth.session);
       }
       // Only an authenticated visitor's proxy headers: an anonymous one must not plant a suggestion.
       if (d.ingress.class === 'trusted-proxy') {
@@ -486,7 +494,10 @@ export function createGateway(options: GatewayOptions): Gateway {
         control.handleUpgrade(req, socket, head, {
           key: d.ingress.key,
           ingress: d.ingress.class,
-          ambient: a && a.identity.scope !== 'none' ? { credential: a.credential, sub: a.identity.sub, cred: a.identity.cred, scope: a.identity.scope } : undefined,
+          ambient:
+            a && a.identity.scope !== 'none'
+              ? { credential: a.credential, sub: a.identity.sub, cred: a.identity.cred, scope: a.identity.scope, session: a.session }
+              : undefined,
           tokenAccepted: authMode !== 'trusted-proxy',
           open: authMode === 'none',
         });
@@ -496,7 +507,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         writeSocketError(socket, new PortholeError('NOT_FOUND', 'no such endpoint'));
         return;
       }
-      if (d.auth.credential !== undefined) tracker.add(d.auth.credential, socket);
+      if (d.auth.credential !== undefined) tracker.add(d.auth.credential, socket, d.auth.session);
       const fwd = forwardHeaders(req, d, cookieNames, identityHeader(d.auth.identity), config.auth.trusted_proxy.user_header, config.auth.trusted_proxy.required_headers);
       if (proxy) {
         proxy.upgrade(req, socket, head, fwd);
@@ -580,6 +591,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       return a !== undefined && (isLoopbackAddress(a) || allowedPeer(a));
     },
     async close() {
+      clearInterval(sessionSweep);
       await control.close();
       sessions.flush();
       devices.flush();
@@ -626,6 +638,14 @@ function deviceVerdict(c: DeviceCheck) {
     return { refused: { code: 'AUTH_REVOKED' as const, message: `this device was ${c.status === 'revoked' ? 'revoked' : 'paired too long ago (expired)'}; pair it again` } };
   }
   return undefined;
+}
+
+/**
+ * How often expired sessions are swept (seconds in, ms out): a quarter of the shorter expiry,
+ * between 1 s and 30 s. What an expired session opened outlives it by at most this long.
+ */
+function sessionSweepMs(idleSeconds: number, maxSeconds: number): number {
+  return Math.min(30_000, Math.max(1_000, Math.floor((Math.min(idleSeconds, maxSeconds) * 1000) / 4)));
 }
 
 function codesRefused(): PortholeError {

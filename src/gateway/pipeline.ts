@@ -26,6 +26,8 @@ export interface AuthResult {
   identity: Identity;
   /** Sent by the browser on its own (cookie, loopback): needs an acceptable Origin for unsafe requests. */
   ambient: boolean;
+  /** The session key (SessionStore.keyOf) when a session cookie authenticated: its end closes what it opened. */
+  session?: string;
 }
 
 export type Decision =
@@ -78,8 +80,9 @@ function needsRealCredential(path: string): boolean {
  */
 export function isPublicPath(path: string, prefixes: readonly string[]): boolean {
   if (prefixes.length === 0) return false;
-  // `;` too: servlet containers read `/hooks/..;/admin` as `/admin`.
-  if (/%2e|%2f|%5c|\\|;|\/\.\.?(\/|$)/i.test(path)) return false;
+  // `;` too: servlet containers read `/hooks/..;/admin` as `/admin`. `%25` too: an app
+  // that decodes twice reads `/hooks/%252e%252e/admin` as `/hooks/../admin`.
+  if (/%2e|%2f|%5c|%25|\\|;|\/\.\.?(\/|$)/i.test(path)) return false;
   for (const p of prefixes) {
     if (path === p || (path.startsWith(p) && (p.endsWith('/') || path[p.length] === '/'))) return true;
   }
@@ -97,6 +100,13 @@ export function decide(req: IncomingMessage, upgrade: boolean, s: PipelineState)
   const url = req.url ?? '';
   if (url.charCodeAt(0) !== 47 /* "/" */) {
     return { kind: 'error', err: new PortholeError('BAD_REQUEST', 'request target must be an absolute path') };
+  }
+  // An upgrade request has no body (a WebSocket handshake is a bodiless GET): its bytes after
+  // the head belong to the new protocol, held back until the app answers 101. One announcing a
+  // body would leave the app waiting for it on a pooled connection, where the next user's
+  // request would be read as that body (request smuggling; docs/security.md).
+  if (upgrade && (headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0'))) {
+    return { kind: 'error', err: new PortholeError('BAD_REQUEST', 'an upgrade request must not have a body') };
   }
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
@@ -397,13 +407,13 @@ function sessionAuth(
   // A device's session: its device decides (pending until approved; scope fixed at pairing).
   if (s.devices !== undefined && record.credential.startsWith('device:')) {
     const d = deviceOutcome(s.devices.checkCredential(record.credential), 'session', ingress, true, s);
-    if (d.kind === 'ok') return d.result;
+    if (d.kind === 'ok') return { ...d.result, session: s.sessions.keyOf(id) };
     if (d.decision.kind === 'error' && d.decision.err.code === 'DEVICE_PENDING') return d.decision.err;
     s.sessions.delete(id);
     return undefined;
   }
   const r = ok(record.credential, 'session', ingress, true, record.scope);
-  return r.kind === 'ok' ? r.result : undefined;
+  return r.kind === 'ok' ? { ...r.result, session: s.sessions.keyOf(id) } : undefined;
 }
 
 function redirect(

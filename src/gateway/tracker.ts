@@ -1,5 +1,7 @@
 // Long-lived responses by credential: rotating or revoking a credential must close every
-// WebSocket, SSE stream and streamed body it authenticated (DESIGN §3), at once.
+// WebSocket, SSE stream and streamed body it authenticated (DESIGN §3), at once. Those a
+// browser session authenticated are tracked by that session too: logging out, expiry or
+// revocation of the session closes them, the credential's other sessions stay.
 
 export interface Closable {
   readonly destroyed?: boolean;
@@ -9,10 +11,15 @@ export interface Closable {
 }
 
 export interface ConnectionTracker {
-  /** Tracks `c` under `credential` until it closes. */
-  add(credential: string, c: Closable): void;
+  /**
+   * Tracks `c` under `credential` until it closes; under `session` as well (a session key,
+   * src/auth/sessions.ts) when a session cookie authenticated it.
+   */
+  add(credential: string, c: Closable, session?: string): void;
   /** Destroys everything authenticated by `credential`; returns how many. */
   closeCredential(credential: string): number;
+  /** Destroys everything a session authenticated (logout, expiry, revocation); returns how many. */
+  closeSession(session: string): number;
   /** Destroys everything whose credential fails `keep`. */
   closeWhere(keep: (credential: string) => boolean): number;
   count(credential?: string): number;
@@ -41,8 +48,36 @@ function untrack(this: Tagged): void {
   if (set.size === 0 && set.owner.get(set.credential) === set) set.owner.delete(set.credential);
 }
 
+/** Session keys → what each session authenticated; entries leave on 'close'. */
+const kSession = Symbol('porthole.tracker.session');
+type SessionTagged = Closable & { [kSession]?: { map: Map<string, Set<Closable>>; key: string } };
+
+function untrackSession(this: SessionTagged): void {
+  const tag = this[kSession];
+  if (tag === undefined) return;
+  this[kSession] = undefined;
+  const set = tag.map.get(tag.key);
+  if (set === undefined) return;
+  set.delete(this);
+  if (set.size === 0) tag.map.delete(tag.key);
+}
+
 export function createConnectionTracker(): ConnectionTracker {
   const byCredential = new Map<string, CredentialSet>();
+  const bySession = new Map<string, Set<Closable>>();
+  function addSession(session: string, c: Closable): void {
+    const item = c as SessionTagged;
+    // One session per item: a response or socket is authenticated once.
+    if (item[kSession] !== undefined) return;
+    let set = bySession.get(session);
+    if (!set) {
+      set = new Set();
+      bySession.set(session, set);
+    }
+    set.add(c);
+    item[kSession] = { map: bySession, key: session };
+    c.on('close', untrackSession);
+  }
   function closeSet(set: Set<Closable>): number {
     const items = [...set];
     set.clear();
@@ -50,9 +85,10 @@ export function createConnectionTracker(): ConnectionTracker {
     return items.length;
   }
   return {
-    add(credential, c) {
+    add(credential, c, session) {
       // Already gone: its 'close' has fired and would never remove it.
       if (c.destroyed) return;
+      if (session !== undefined) addSession(session, c);
       let set = byCredential.get(credential);
       if (!set) {
         set = new CredentialSet(byCredential, credential);
@@ -78,6 +114,12 @@ export function createConnectionTracker(): ConnectionTracker {
       const set = byCredential.get(credential);
       if (!set) return 0;
       byCredential.delete(credential);
+      return closeSet(set);
+    },
+    closeSession(session) {
+      const set = bySession.get(session);
+      if (!set) return 0;
+      bySession.delete(session);
       return closeSet(set);
     },
     closeWhere(keep) {

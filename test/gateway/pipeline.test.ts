@@ -47,6 +47,7 @@ test('isPublicPath: dot segments and encoded separators are never public', () =>
     '/./hooks/x',
     '/../hooks',
     '/hooks/%2e%2e/admin',
+    '/hooks/%252e%252e/admin', // decoded twice by some apps
     '/hooks/%2E%2E/admin',
     '/hooks/.%2e/admin',
     '/hooks/%2e./admin',
