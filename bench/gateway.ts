@@ -85,6 +85,7 @@ function header(): string {
       `stream ${(settings.streamBytes / 1024 ** 2).toFixed(0)} MiB via ${settings.streamClient}; ` +
       `${settings.runs} run(s), medians${settings.quick ? ' (QUICK smoke run: figures are indicative only)' : ''}`,
     `app: 13-byte body${settings.appWorkUs > 0 ? ` after ${settings.appWorkUs} µs of simulated work` : ''}; porthole: ` +
+      (settings.portholeBinB ? `sidecar-b ${settings.portholeBinB}; ` : '') +
       (settings.portholeBin || settings.portholeModule
         ? `sidecar ${settings.portholeBin ?? 'bin/porthole.js'}, embedded ${settings.portholeModule ?? 'src/index.ts'}`
         : 'this checkout (sidecar from dist/, embedded from src/)'),
@@ -146,6 +147,7 @@ async function main(): Promise<void> {
       bearer,
       sidecarNodeArgs: settings.sidecarNodeArgs,
       portholeBin: settings.portholeBin,
+      portholeBinB: settings.portholeBinB,
       portholeModule: settings.portholeModule,
       appWorkUs: settings.appWorkUs,
     },

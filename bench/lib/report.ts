@@ -3,11 +3,12 @@
 // PASS/MISS. A report, never a test: a MISS does not change the exit code.
 import type { WrkResult } from './wrk.js';
 
-export type TargetId = 'direct' | 'sidecar' | 'nginx' | 'caddy' | 'embedded';
+export type TargetId = 'direct' | 'sidecar' | 'sidecar-b' | 'nginx' | 'caddy' | 'embedded';
 
 export const TARGET_LABELS: Record<TargetId, string> = {
   direct: 'direct (bare app)',
   sidecar: 'porthole serve (auth on)',
+  'sidecar-b': 'porthole serve B (BENCH_PORTHOLE_BIN_B)',
   nginx: 'nginx (plain proxy)',
   caddy: 'Caddy (plain proxy)',
   embedded: 'embedded createGateway (auth on)',

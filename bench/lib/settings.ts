@@ -25,6 +25,11 @@ export interface Settings {
   /** BENCH_PORTHOLE_BIN: the CLI to run as the sidecar. Default: this checkout's bin/porthole.js. */
   portholeBin: string | undefined;
   /**
+   * BENCH_PORTHOLE_BIN_B: a second CLI, measured as target `sidecar-b` in the same run (interleaved
+   * with the others, same app process) for A/B comparisons. Unset: no `sidecar-b`.
+   */
+  portholeBinB: string | undefined;
+  /**
    * Before each sample, wait up to this many seconds for other processes to go quiet (below
    * FOREIGN_LIMIT cores); a sample taken on a busy machine is flagged. BENCH_QUIET_WAIT, default 30 (quick: 5).
    */
@@ -38,7 +43,7 @@ export interface Settings {
   quick: boolean;
 }
 
-export const ALL_TARGETS: readonly TargetId[] = ['direct', 'sidecar', 'nginx', 'caddy', 'embedded'];
+export const ALL_TARGETS: readonly TargetId[] = ['direct', 'sidecar', 'sidecar-b', 'nginx', 'caddy', 'embedded'];
 
 export function readSettings(argv: string[], env: NodeJS.ProcessEnv): Settings {
   const unknown = argv.filter((a) => a !== '--quick');
@@ -55,12 +60,14 @@ export function readSettings(argv: string[], env: NodeJS.ProcessEnv): Settings {
   };
   const client = env['BENCH_STREAM_CLIENT'] ?? 'curl';
   if (client !== 'node' && client !== 'curl') throw new Error(`invalid BENCH_STREAM_CLIENT=${client}: node or curl`);
-  const targets = (env['BENCH_TARGETS'] ?? ALL_TARGETS.join(','))
+  const portholeBinB = env['BENCH_PORTHOLE_BIN_B'] || undefined;
+  const targets = (env['BENCH_TARGETS'] ?? ALL_TARGETS.filter((t) => t !== 'sidecar-b' || portholeBinB).join(','))
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
   for (const t of targets) {
     if (!ALL_TARGETS.includes(t as TargetId)) throw new Error(`invalid BENCH_TARGETS entry ${t}: one of ${ALL_TARGETS.join(', ')}`);
+    if (t === 'sidecar-b' && !portholeBinB) throw new Error('BENCH_TARGETS has sidecar-b but BENCH_PORTHOLE_BIN_B is not set');
   }
   return {
     // wrk's -d takes whole seconds.
@@ -72,6 +79,7 @@ export function readSettings(argv: string[], env: NodeJS.ProcessEnv): Settings {
     targets: ALL_TARGETS.filter((t) => targets.includes(t)),
     sidecarNodeArgs: (env['BENCH_SIDECAR_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean),
     portholeBin: env['BENCH_PORTHOLE_BIN'] || undefined,
+    portholeBinB,
     portholeModule: env['BENCH_PORTHOLE_MODULE'] || undefined,
     quietWait: env['BENCH_QUIET_WAIT'] === '0' ? 0 : num('BENCH_QUIET_WAIT', quick ? 5 : 30, false),
     appWorkUs: env['BENCH_APP_WORK_US'] === '0' ? 0 : num('BENCH_APP_WORK_US', 0, false),

@@ -24,6 +24,7 @@ export interface StartContext {
   bearer: string;
   sidecarNodeArgs: string[];
   portholeBin: string | undefined;
+  portholeBinB?: string | undefined;
   portholeModule: string | undefined;
   appWorkUs: number;
 }
@@ -35,7 +36,8 @@ export async function startTargets(ctx: StartContext, wanted: readonly TargetId[
   for (const id of wanted) {
     let port: number;
     if (id === 'direct') port = app;
-    else if (id === 'sidecar') port = await startSidecar(ctx, app);
+    else if (id === 'sidecar') port = await startSidecar(ctx, app, ctx.portholeBin, 'sidecar');
+    else if (id === 'sidecar-b') port = await startSidecar(ctx, app, ctx.portholeBinB, 'sidecar-b');
     else if (id === 'nginx') port = (await startNginx(ctx.procs, ctx.dir, app)).port;
     else if (id === 'caddy') port = (await startCaddy(ctx.procs, ctx.dir, app)).port;
     else port = await startApp(ctx, 'embedded');
@@ -70,8 +72,8 @@ async function startApp(ctx: StartContext, mode: 'bare' | 'embedded'): Promise<n
 }
 
 /** `porthole serve --json` from dist (as users run it); ready on its first JSON line, the 'listening' event. */
-async function startSidecar(ctx: StartContext, appPort: number): Promise<number> {
-  const bin = ctx.portholeBin ?? join(ROOT, 'bin/porthole.js');
+async function startSidecar(ctx: StartContext, appPort: number, portholeBin: string | undefined, name: string): Promise<number> {
+  const bin = portholeBin ?? join(ROOT, 'bin/porthole.js');
   const args = [
     ...ctx.sidecarNodeArgs,
     bin,
@@ -85,10 +87,10 @@ async function startSidecar(ctx: StartContext, appPort: number): Promise<number>
     '--json',
     '--no-loopback-exempt',
   ];
-  const proc = ctx.procs.spawn('sidecar', process.execPath, args, {
+  const proc = ctx.procs.spawn(name, process.execPath, args, {
     cwd: ROOT,
     // The token through the environment, never argv.
-    env: { ...childEnv(), PORTHOLE_HOME: join(ctx.dir, 'sidecar-home'), PORTHOLE_AUTH_TOKEN: ctx.bearer },
+    env: { ...childEnv(), PORTHOLE_HOME: join(ctx.dir, `${name}-home`), PORTHOLE_AUTH_TOKEN: ctx.bearer },
     pipeStdout: true,
   });
   const event = JSON.parse(await readFirstLine(proc, READY_TIMEOUT_MS)) as { event?: string; port?: number };
@@ -116,7 +118,7 @@ async function verify(id: TargetId, port: number, bearer: string): Promise<void>
   if (small.status !== 200 || small.body.length !== 100_000) {
     throw new Error(`${id}: GET /stream answered ${small.status} with ${small.body.length} bytes`);
   }
-  if (id === 'sidecar' || id === 'embedded') {
+  if (id === 'sidecar' || id === 'sidecar-b' || id === 'embedded') {
     const anon = await get(port, '/', undefined);
     if (anon.status !== 401) throw new Error(`${id}: auth is not on (GET / without the bearer answered ${anon.status})`);
   }

@@ -2,6 +2,7 @@
 import http, { type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
+import { Pool } from 'undici';
 import { PortholeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { describeTarget, type Target } from './target.js';
@@ -19,11 +20,28 @@ const FREE_SOCKET_TIMEOUT_MS = 4_000;
 /** Largest response head accepted from the target (Node's default, 16 KiB, trips on big Set-Cookie sets). */
 const MAX_RESPONSE_HEAD = 64 * 1024;
 /** Methods a proxy may replay on a fresh connection when a reused one was closed under it (RFC 9110 §9.2.2). */
-const REPLAYABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+export const REPLAYABLE: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+
+/**
+ * The undici pool for bodiless requests (proxy-fast.ts), sized and timed like the agent. Its
+ * own header/body timeouts are off: the proxy runs its header timeout itself, and a body may
+ * legitimately pause (SSE).
+ */
+const POOL_OPTIONS: Pool.Options = {
+  connections: MAX_SOCKETS,
+  pipelining: 1,
+  keepAliveTimeout: FREE_SOCKET_TIMEOUT_MS,
+  keepAliveMaxTimeout: FREE_SOCKET_TIMEOUT_MS,
+  maxHeaderSize: MAX_RESPONSE_HEAD,
+  headersTimeout: 0,
+  bodyTimeout: 0,
+};
 
 /** What every exchange of one proxy shares. */
 export interface Core {
   readonly agent: http.Agent;
+  /** undici pool for bodiless requests to an http:// or unix: target; undefined for https://. */
+  readonly pool: Pool | undefined;
   readonly send: typeof http.request;
   readonly hostname: string;
   readonly port: number | undefined;
@@ -67,6 +85,7 @@ export function createCore(target: Target, timeoutMs: number, logger: Logger | u
     return {
       ...common,
       agent: new http.Agent(agentOptions),
+      pool: new Pool('http://localhost', { ...POOL_OPTIONS, socketPath: target.path }),
       send: http.request,
       hostname: 'localhost',
       port: undefined,
@@ -84,6 +103,7 @@ export function createCore(target: Target, timeoutMs: number, logger: Logger | u
   return {
     ...common,
     agent: tls ? new https.Agent(agentOptions) : new http.Agent(agentOptions),
+    pool: tls ? undefined : new Pool(url.origin, POOL_OPTIONS),
     send: tls ? https.request : http.request,
     // URL keeps IPv6 literals bracketed; the socket layer wants them bare.
     hostname: host.startsWith('[') ? host.slice(1, -1) : host,

@@ -16,9 +16,15 @@ import {
   targetPath,
 } from './proxy-core.js';
 import { type ErrorAnswer, INTERNAL, TIMEOUT, UNAVAILABLE } from './proxy-errors.js';
+import { fastEligible, forwardFast } from './proxy-fast.js';
 
 /** Forwards one HTTP exchange; what Proxy.web does. */
 export function forwardWeb(core: Core, req: IncomingMessage, res: ServerResponse, fwd: ForwardInfo): void {
+  // Bodiless requests to a plain-HTTP target go through undici (proxy-fast.ts).
+  if (fastEligible(core, req, fwd.path)) {
+    forwardFast(core, req, res, fwd);
+    return;
+  }
   const ex = new WebExchange(core, req, res, fwd);
   tag(res, ex);
   res.on('close', onClientResponseClose);
@@ -240,7 +246,7 @@ function onUpstreamBodyClose(this: IncomingMessage): void {
  * Node 20's writeHead(status, array) keeps repeated names (Set-Cookie) only when no header was
  * set before; if the gateway set some, merge by hand, the target's value winning.
  */
-function writeResponseHead(res: ServerResponse, status: number, message: string, headers: string[]): void {
+export function writeResponseHead(res: ServerResponse, status: number, message: string, headers: string[]): void {
   if (res.getHeaderNames().length === 0) {
     res.writeHead(status, message, headers);
     return;
