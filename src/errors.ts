@@ -5,6 +5,7 @@
 export const ERROR_CODES = {
   // HTTP — the gateway's answers (status in parentheses in docs/errors.md)
   BAD_REQUEST: 400,
+  TRANSFER_CODING_UNSUPPORTED: 501,
   REQUEST_TIMEOUT: 408,
   HEADERS_TOO_LARGE: 431,
   HOST_NOT_ALLOWED: 403,

@@ -98,6 +98,13 @@ export interface Gateway {
   /** Pairing codes and paired devices (docs/pairing.md); the Unix socket serves it to the CLI. */
   readonly pairing: PairingService;
   handleRequest(req: IncomingMessage, res: ServerResponse): void;
+  /**
+   * For the server's 'checkContinue' event (`Expect: 100-continue`): like handleRequest, but
+   * the `100 Continue` goes out only once the request is authorised, so an unauthenticated
+   * client cannot make the gateway read (and discard) its upload. listenGateway wires it; an
+   * app serving the gateway from its own server should too (`server.on('checkContinue', …)`).
+   */
+  handleCheckContinue(req: IncomingMessage, res: ServerResponse): void;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** A one-time code (`phc_…`, single use, 5 minutes) for a browser's first load. */
   issueCode(scope?: 'admin' | 'read'): { code: string; expiresAt: number };
@@ -229,6 +236,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   const sessionSweep = setInterval(() => sessions.sweep(), sessionSweepMs(config.auth.session_idle, config.auth.session_max));
   sessionSweep.unref();
   const tunnelSockets = new WeakMap<object, string>();
+  /** Requests that arrived through 'checkContinue': their 100 is owed once they are authorised. */
+  const continueAfterAuth = new WeakSet<IncomingMessage>();
   // Per request, not per socket: tailscaled reuses one backend connection for many clients.
   const tailscaleRequests = new WeakMap<IncomingMessage, TailscalePeer>();
   const allowedPeer = createCidrMatcher(config.gateway.allow_cidrs);
@@ -382,6 +391,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     tokenInfo: { source: resolved.source, generated: resolved.generated, describe: resolved.describe },
     control,
     pairing,
+    handleCheckContinue(req, res) {
+      continueAfterAuth.add(req);
+      gateway.handleRequest(req, res);
+    },
     handleRequest(req, res) {
       if (!socketAllowed(req.socket)) {
         req.socket.destroy();
@@ -399,6 +412,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         answer(req, res, d);
         return;
       }
+      if (continueAfterAuth.has(req)) res.writeContinue();
       // Not the token rotation's own answer: the rotation closes what the old token opened.
       // Nor the logout's: the logout closes what its session opened.
       if (d.auth.credential !== undefined && !(d.kind === 'porthole' && (d.path === '/_porthole/api/token/rotate' || d.path === '/_porthole/api/logout'))) {

@@ -61,6 +61,8 @@ export function createGatewayServer(gateway: Gateway, options: Omit<ListenOption
     ? createHttpsServer({ ...httpOptions, cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.3', handshakeTimeout: headersTimeout })
     : createServer(httpOptions);
   server.on('request', gateway.handleRequest);
+  // Expect: 100-continue: the 100 only after the pipeline has let the request through.
+  server.on('checkContinue', gateway.handleCheckContinue);
   // Upgraded sockets leave the HTTP server's bookkeeping (closeAllConnections misses them)
   // but still hold server.close() open: track them so close() can end them.
   const upgraded = new Set<Duplex>();

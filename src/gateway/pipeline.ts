@@ -108,6 +108,12 @@ export function decide(req: IncomingMessage, upgrade: boolean, s: PipelineState)
   if (upgrade && (headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0'))) {
     return { kind: 'error', err: new PortholeError('BAD_REQUEST', 'an upgrade request must not have a body') };
   }
+  // Only `chunked`: Node's parser de-chunks `gzip, chunked` but ignores the gzip, so the app
+  // would get coded bytes as if plain. RFC 9112 §6.1: an unknown coding is 501.
+  const te = headers['transfer-encoding'];
+  if (te !== undefined && te.trim().toLowerCase() !== 'chunked') {
+    return { kind: 'error', err: new PortholeError('TRANSFER_CODING_UNSUPPORTED', 'only the chunked transfer coding is accepted') };
+  }
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
 

@@ -109,6 +109,10 @@ class UpgradeExchange implements Exchange {
     }
     this.settled = true;
     this.upRes = upRes;
+    // Never back into the pool: `Connection: upgrade` made Node keep this connection alive,
+    // and what the client sends after an upgrade request is not HTTP the next user should
+    // share a connection with (request smuggling; docs/security.md).
+    if (this.up) this.up.shouldKeepAlive = false;
     tag(upRes, this);
     let head = `HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage ?? ''}\r\n`;
     const raw = upRes.rawHeaders;
