@@ -59,6 +59,8 @@ interface Sample {
   c1: LoadResult;
   c50: LoadResult;
   bulk: number;
+  /** Why the bulk download failed (a peer that broke under the load: localtunnel). */
+  failure?: string;
 }
 
 // ---- settings ---------------------------------------------------------------------------
@@ -291,14 +293,20 @@ async function measure(t: Target, caFile: string): Promise<Sample> {
   const c1 = await runLoad(t.load, 1, SECONDS);
   await runLoad(t.load, 50, WARMUP);
   const c50 = await runLoad(t.load, 50, SECONDS);
-  await bulk(t.load, caFile, Math.min(BYTES, 64 * 1024 ** 2));
-  const mbs = await bulk(t.load, caFile, BYTES);
-  return { c1, c50, bulk: mbs };
+  try {
+    await bulk(t.load, caFile, Math.min(BYTES, 64 * 1024 ** 2));
+    return { c1, c50, bulk: await bulk(t.load, caFile, BYTES) };
+  } catch (err) {
+    // porthole's own paths and the reference peers must work: only localtunnel, which is
+    // known to lose its tunnel under load, is recorded as failed and the run goes on.
+    if (t.id !== 'localtunnel') throw err;
+    return { c1, c50, bulk: Number.NaN, failure: (err as Error).message.split('\n').slice(0, 2).join(' ') };
+  }
 }
 
 /** Why a sample is not clean: non-2xx answers, socket errors, requests left hanging. */
 function bad(s: Sample): boolean {
-  return [s.c1, s.c50].some((r) => r.non2xx + r.errors + r.stuck > 0);
+  return s.failure !== undefined || [s.c1, s.c50].some((r) => r.non2xx + r.errors + r.stuck > 0);
 }
 
 // ---- report -----------------------------------------------------------------------------
@@ -354,7 +362,9 @@ function report(rows: Row[], rss: { relay: number; desk: number; localtunnel: nu
   const goals = [
     `  ${verdict((relay?.bulk ?? 0) >= 1.5 * sshBulk, relay?.bulk, sshBulk)}  bulk ≥ 1.5× ssh -R fastest cipher: ${fmt.int(relay?.bulk ?? Number.NaN)} vs 1.5 × ${fmt.int(sshBulk)} MB/s (${fmt.x(relay?.bulk ?? Number.NaN, sshBulk)})`,
     `  ${verdict((relay?.rps50 ?? 0) >= 1.5 * (ssh?.rps50 ?? Number.NaN), relay?.rps50, ssh?.rps50)}  req/s @50 ≥ 1.5× ssh -R (aes128-gcm): ${fmt.int(relay?.rps50 ?? Number.NaN)} vs 1.5 × ${fmt.int(ssh?.rps50 ?? Number.NaN)} (${fmt.x(relay?.rps50 ?? Number.NaN, ssh?.rps50)})`,
-    lt
+    lt && lt.flagged > 0
+      ? `   n/a  req/s @50 ≥ 5× localtunnel: localtunnel failed under the load in ${lt.flagged} run(s) (non-2xx answers: its figures are of error pages)`
+      : lt
       ? `  ${verdict((relay?.rps50 ?? 0) >= 5 * lt.rps50, relay?.rps50, lt.rps50)}  req/s @50 ≥ 5× localtunnel: ${fmt.int(relay?.rps50 ?? Number.NaN)} vs 5 × ${fmt.int(lt.rps50)} (${fmt.x(relay?.rps50 ?? Number.NaN, lt.rps50)})`
       : '  ----  req/s @50 ≥ 5× localtunnel: localtunnel was not measured',
     `  ${verdict(added < 0.3, added)}  added p50 @1 < 0.3 ms vs direct: ${fmt.ms(added)} ms (${fmt.ms(relay?.p50_1 ?? Number.NaN)} vs ${fmt.ms(direct?.p50_1 ?? Number.NaN)})`,
@@ -404,7 +414,8 @@ async function main(): Promise<void> {
       log(
         `run ${run + 1}/${RUNS} ${LABELS[t.id].padEnd(32)} @1 ${Math.round(s.c1.rps)} req/s p50 ${s.c1.p50Ms.toFixed(3)} ms | ` +
           `@50 ${Math.round(s.c50.rps)} req/s p99 ${s.c50.p99Ms.toFixed(2)} ms | bulk ${Math.round(s.bulk)} MB/s` +
-          (bad(s) ? ` | ERRORS @1 ${s.c1.non2xx}/${s.c1.errors}/${s.c1.stuck} @50 ${s.c50.non2xx}/${s.c50.errors}/${s.c50.stuck} (non-2xx/errors/stuck)` : ''),
+          (bad(s) ? ` | ERRORS @1 ${s.c1.non2xx}/${s.c1.errors}/${s.c1.stuck} @50 ${s.c50.non2xx}/${s.c50.errors}/${s.c50.stuck} (non-2xx/errors/stuck)` : '') +
+          (s.failure ? ` | BULK FAILED: ${s.failure}${t.id === 'localtunnel' && lt ? `\n  lt client: ${lt.client.tail(3).replace(/\n/g, ' | ')}` : ''}` : ''),
       );
     }
   }
@@ -415,7 +426,7 @@ async function main(): Promise<void> {
     const ss = samples.get(t.id)!;
     return {
       id: t.id,
-      bulk: median(ss.map((s) => s.bulk)),
+      bulk: median(ss.map((s) => s.bulk).filter(Number.isFinite)),
       rps1: median(ss.map((s) => s.c1.rps)),
       p50_1: median(ss.map((s) => s.c1.p50Ms)),
       p99_1: median(ss.map((s) => s.c1.p99Ms)),
