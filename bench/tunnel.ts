@@ -21,13 +21,13 @@
 // Bounded: a watchdog ends the run; every child is stopped by PID at the end, on error and on
 // SIGINT/SIGTERM, and the temp dir is removed.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { generateToken } from '../src/index.js';
 import { createCertificate } from '../src/tls/x509.js';
-import { type Proc, readFirstLine } from './lib/procs.js';
+import { readFirstLine } from './lib/procs.js';
+import { benchNumber, childEnv, ensureDist, fmt, quickFlag, table, watchEvents } from './lib/common.js';
 import { startBenchRun } from './lib/run.js';
 import { median } from './lib/report.js';
 import { type LoadResult, type LoadTarget, runLoad } from './lib/tunnel-load.js';
@@ -64,17 +64,8 @@ interface Sample {
 }
 
 // ---- settings ---------------------------------------------------------------------------
-const argv = process.argv.slice(2);
-const unknownArg = argv.find((a) => a !== '--quick');
-if (unknownArg) throw new Error(`unknown argument ${unknownArg} (only --quick; the rest is BENCH_* variables)`);
-const quick = argv.includes('--quick') || process.env['BENCH_QUICK'] === '1';
-function num(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`invalid ${name}=${raw}: expected a positive whole number`);
-  return v;
-}
+const quick = quickFlag(process.argv.slice(2), process.env);
+const num = (name: string, fallback: number) => benchNumber(process.env, name, fallback);
 const RUNS = num('BENCH_RUNS', quick ? 1 : 3);
 const BYTES = num('BENCH_BYTES', quick ? 256 * 1024 ** 2 : 1024 ** 3);
 const SECONDS = num('BENCH_SECONDS', quick ? 2 : 5);
@@ -98,52 +89,6 @@ const { dir, procs, cleanup, abort } = run;
 
 const log = (msg: string) => process.stderr.write(`${msg}\n`);
 
-/** Our environment without porthole's own variables or NODE_OPTIONS. */
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith('PORTHOLE_') && !k.startsWith('BENCH_') && k !== 'NODE_OPTIONS') env[k] = v;
-  }
-  return { ...env, ...extra };
-}
-
-/** Every JSON line a process prints, and a bounded wait for one matching `pred`. */
-function watchEvents(proc: Proc): (pred: (e: Record<string, unknown>) => boolean, timeoutMs: number) => Promise<Record<string, unknown>> {
-  const seen: Record<string, unknown>[] = [];
-  const waiters = new Set<() => void>();
-  createInterface({ input: proc.child.stdout! }).on('line', (line) => {
-    try {
-      seen.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      return;
-    }
-    for (const w of waiters) w();
-  });
-  return (pred, timeoutMs) =>
-    new Promise((resolve, reject) => {
-      const check = () => {
-        const hit = seen.find(pred);
-        if (!hit) return;
-        done();
-        resolve(hit);
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`${proc.name}: event not seen after ${timeoutMs} ms:\n${proc.tail()}`));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        waiters.delete(check);
-      };
-      waiters.add(check);
-      void proc.exited.then((code) => {
-        if (!waiters.has(check)) return;
-        done();
-        reject(new Error(`${proc.name} exited (${code}):\n${proc.tail()}`));
-      });
-      check();
-    });
-}
 
 function rssMiB(pid: number | undefined): number {
   if (pid === undefined) return Number.NaN;
@@ -156,12 +101,6 @@ function rssMiB(pid: number | undefined): number {
 }
 
 // ---- setup ------------------------------------------------------------------------------
-function ensureDist(): void {
-  if (existsSync(join(ROOT, 'dist/index.js'))) return;
-  log('dist/ missing: building (npx tsc -p tsconfig.build.json)…');
-  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit', timeout: 180_000 });
-  if (r.status !== 0) throw new Error('build failed');
-}
 
 function writePki(): { caFile: string; caPem: string; relayCert: string; relayKey: string; deskCert: string; deskKey: string } {
   const d = join(dir, 'pki');
@@ -322,18 +261,6 @@ interface Row {
   flagged: number;
 }
 
-const fmt = {
-  int: (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '–'),
-  ms: (v: number) => (!Number.isFinite(v) ? '–' : v < 1 ? v.toFixed(3) : v < 10 ? v.toFixed(2) : v.toFixed(1)),
-  x: (a: number, b: number | undefined) => (b === undefined || !Number.isFinite(a) || !(b > 0) ? '–' : `${(a / b).toFixed(2)}×`),
-};
-
-function table(head: string[], rows: string[][]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
-  const rule = `|${widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
-  return [line(head), rule, ...rows.map(line)].join('\n');
-}
 
 function report(rows: Row[], rss: { relay: number; desk: number; localtunnel: number }): string {
   const ssh = rows.find((r) => r.id === 'ssh-aes');
@@ -381,7 +308,7 @@ async function main(): Promise<void> {
   const perTarget = 4 * WARMUP + 2 * SECONDS + (BYTES * 1.2) / 50e6 + 5;
   const budget = 300 + RUNS * 6 * perTarget * 2; // 300: start-up, including a first localtunnel install
   const watchdog = setTimeout(() => void abort(`over the time budget (${Math.round(budget)} s)`, 1), budget * 1000);
-  ensureDist();
+  ensureDist(ROOT, log);
   const git = spawnSync('git', ['-C', ROOT, 'describe', '--always', '--dirty'], { encoding: 'utf8' }).stdout?.trim() || 'unknown';
   const sshVersion = spawnSync('ssh', ['-V'], { encoding: 'utf8' }).stderr.trim();
   const head = [
