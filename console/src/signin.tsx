@@ -2,7 +2,7 @@
 // POST /_porthole/api/session with the token in an Authorization header: never in a URL),
 // or a pairing code — the short one typed by hand, or the long one from a QR link
 // (#/pair?code=…), exchanged for a device of kind "browser" and its session.
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { api, describeError } from './api';
 import type { Device } from './types';
 import { ErrorLine, Notice } from './ui';
@@ -137,7 +137,8 @@ export function SignIn({ reason, onSignedIn }: { reason?: string | undefined; on
 
 /**
  * #/pair?code=phc_… (the QR link). Pairing waits for a click: a link previewer that runs
- * scripts must not spend the single-use code. The code leaves the address bar afterwards.
+ * scripts must not spend the single-use code. The code leaves the address bar at once (it is
+ * kept in memory only), so a reload before the click shows "no code".
  */
 export function PairPage({ code, onPaired }: { code: string | undefined; onPaired: () => void }) {
   const [name, setName] = useState(guessDeviceName);
@@ -145,6 +146,11 @@ export function PairPage({ code, onPaired }: { code: string | undefined; onPaire
   const [busy, setBusy] = useState(false);
   const [pending, setPending] = useState<Device>();
   const valid = code !== undefined && /^phc_[A-Za-z0-9_-]+$/.test(code);
+  // The code is read once, into memory; the address bar (so the history entry, a synced
+  // history, a screenshot) keeps only #/pair from the first render on, clicked or not.
+  useEffect(() => {
+    if (/[?&]code=/.test(location.hash)) history.replaceState(null, '', '#/pair');
+  }, []);
 
   const pair = async (e: Event) => {
     e.preventDefault();

@@ -2,8 +2,10 @@
 // and, with it, a short code of 10 Crockford base32 characters for typing by hand. Both name
 // the same pairing: 5 minutes, single use, held in memory as digests only. Short codes carry
 // only 50 bits, so every well-formed wrong short code counts one attempt against every live
-// pairing code, and a code that has absorbed 5 wrong attempts is burnt: an attacker gets at
-// most 5 guesses per code (a 5·2⁻⁵⁰ chance), whatever their address.
+// pairing code, and a short code that has absorbed 5 wrong attempts is burnt: an attacker gets
+// at most 5 guesses per code (a 5·2⁻⁵⁰ chance), whatever their address. Only the short form
+// burns: the long code (256 bits, in the QR) cannot be guessed, so wrong short codes from
+// anyone must not stop the person scanning the QR.
 import { randomInt } from 'node:crypto';
 import { digest, generateCode } from '../secrets/token.js';
 
@@ -59,6 +61,8 @@ interface Entry {
   shortKey: string;
   usedAt?: number;
   attempts: number;
+  /** The short form absorbed too many wrong attempts; the long code still works. */
+  shortBurnt?: true;
 }
 
 /** Crockford's base32: no I, L, O, U. */
@@ -155,12 +159,12 @@ export function createCodeStore(options: CodeStoreOptions = {}): CodeStore {
       const short = normalizeShortCode(input);
       if (short === undefined) return { status: 'unknown' };
       const e = byShort.get(keyOf(short));
-      if (e) return spend(e, t);
-      // A wrong guess: every live code absorbs it, and burns at the limit.
+      if (e) return e.shortBurnt ? { status: 'stale' } : spend(e, t);
+      // A wrong guess: every live short code absorbs it, and burns at the limit.
       for (const x of entries.values()) {
-        if (x.usedAt !== undefined || x.expiresAt <= t) continue;
+        if (x.usedAt !== undefined || x.expiresAt <= t || x.shortBurnt) continue;
         x.attempts++;
-        if (x.attempts >= maxShortAttempts) x.usedAt = t;
+        if (x.attempts >= maxShortAttempts) x.shortBurnt = true;
       }
       return { status: 'unknown' };
     },

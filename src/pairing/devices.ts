@@ -124,6 +124,27 @@ export function parseDevicePublicKey(value: unknown): { spki: string; key: KeyOb
   return { spki: key.export({ format: 'der', type: 'spki' }).toString('base64url'), key };
 }
 
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/** Whether a record read from devices.json has exactly the shapes porthole writes. */
+export function isDeviceRecord(v: unknown): v is DeviceRecord {
+  if (typeof v !== 'object' || v === null) return false;
+  const d = v as Record<string, unknown>;
+  if (typeof d['id'] !== 'string' || !/^[a-f0-9]{16}$/.test(d['id'])) return false;
+  if (typeof d['name'] !== 'string' || d['name'].length === 0 || d['name'].length > MAX_DEVICE_NAME) return false;
+  if (d['kind'] !== 'browser' && d['kind'] !== 'sdk') return false;
+  if (d['scope'] !== 'admin' && d['scope'] !== 'read') return false;
+  if (d['status'] !== 'active' && d['status'] !== 'pending' && d['status'] !== 'revoked') return false;
+  if (!isTime(d['createdAt'])) return false;
+  if (d['expiresAt'] !== null && !isTime(d['expiresAt'])) return false;
+  if (d['lastUsedAt'] !== null && !isTime(d['lastUsedAt'])) return false;
+  if (d['tokenDigest'] !== undefined && (typeof d['tokenDigest'] !== 'string' || !/^[a-f0-9]{64}$/.test(d['tokenDigest']))) return false;
+  if (d['publicKey'] !== undefined && typeof d['publicKey'] !== 'string') return false;
+  if (d['pairedBy'] !== undefined && typeof d['pairedBy'] !== 'string') return false;
+  if (d['revokedAt'] !== undefined && !isTime(d['revokedAt'])) return false;
+  return true;
+}
+
 export function newDeviceToken(): string {
   return DEVICE_TOKEN_PREFIX + randomBytes(32).toString('base64url');
 }
@@ -150,8 +171,9 @@ export function createDeviceStore(options: DeviceStoreOptions = {}): DeviceStore
         );
       }
       for (const d of Object.values(parsed.devices ?? {})) {
-        if (!d || typeof d.id !== 'string' || !/^[a-f0-9]{16}$/.test(d.id)) continue;
-        index(d);
+        // Fail closed: a record porthole would not have written (hand-edited, damaged) is
+        // left out — its device is unknown, so it must pair again — never read as active.
+        if (isDeviceRecord(d)) index(d);
       }
     }
   }
@@ -264,6 +286,8 @@ export function createDeviceStore(options: DeviceStoreOptions = {}): DeviceStore
       d.status = 'revoked';
       d.revokedAt = now();
       keys.delete(d.id);
+      // Revoked in memory first (fail closed); dirty, so a failed write is retried by the next one.
+      dirty = true;
       persist(true);
       return d;
     },

@@ -328,13 +328,37 @@ export function createPairingService(deps: PairingDeps): PairingService {
 
     revoke(id, caller) {
       assertAdmin(caller, 'revoking a device');
-      const d = devices.revoke(id);
+      // A revocation that could not be saved still takes effect in this process (fail closed:
+      // sessions end, connections close), and the caller is told it is not durable yet.
+      let d: DeviceRecord;
+      let unsaved: Error | undefined;
+      try {
+        d = devices.revoke(id);
+      } catch (err) {
+        const r = devices.get(id);
+        if (isPortholeError(err) || r?.status !== 'revoked') throw err;
+        d = r;
+        unsaved = err as Error;
+      }
       const credential = `${DEVICE_CREDENTIAL_PREFIX}${d.id}`;
-      const self = caller.credential === credential;
+      const self = caller.credential === credential && unsaved === undefined;
       const sessionsEnded = sessions.revokeCredential(credential);
       codes.revokeCredential(credential);
       // The caller revoking its own device gets its answer first (handle() closes the rest after).
       const connectionsClosed = self ? Math.max(0, tracker.count(credential) - 1) : tracker.closeCredential(credential);
+      if (unsaved !== undefined) {
+        logger.log('error', 'device revoked but not saved', { id: d.id, sessionsEnded, connectionsClosed, error: unsaved.message });
+        audit('device.revoked', { id: d.id, name: d.name, by: caller.sub, ingress: caller.ingress, sessionsEnded, connectionsClosed, saved: false });
+        deps.publish('devices.changed', { reason: 'revoked', device: viewDevice(d) });
+        throw new PortholeError(
+          'INTERNAL',
+          `device ${d.id} is revoked in the running gateway (${sessionsEnded} session(s) ended, ${connectionsClosed} connection(s) closed), ` +
+            `but the revocation was not saved (${unsaved.message}): a restart before the next successful write of devices.json ` +
+            'would bring the device back. Fix the file (its directory must be writable) and pair or approve anything to save it, ' +
+            'or rotate the token if the device paired with it.',
+          { expose: true },
+        );
+      }
       logger.log('info', 'device revoked', { id: d.id, sessionsEnded, connectionsClosed });
       audit('device.revoked', { id: d.id, name: d.name, by: caller.sub, ingress: caller.ingress, sessionsEnded, connectionsClosed });
       deps.publish('devices.changed', { reason: 'revoked', device: viewDevice(d) });
