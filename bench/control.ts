@@ -29,7 +29,7 @@ import { connect } from '../src/client/index.js';
 import { generateToken } from '../src/index.js';
 import { createCertificate } from '../src/tls/x509.js';
 import { median } from './lib/report.js';
-import { benchNumber, childEnv, ensureDist, fmt, quickFlag, table, watchEvents } from './lib/common.js';
+import { benchNumber, childEnv, ensureDist, fmt, quickFlag, startDeskTunnel, table, watchEvents } from './lib/common.js';
 import { startBenchRun } from './lib/run.js';
 
 const ROOT = new URL('../', import.meta.url).pathname;
@@ -113,15 +113,7 @@ async function startAll(token: string) {
   const desk = peer('desk', { PORTHOLE_HOME: deskHome, PORTHOLE_AUTH_TOKEN: token });
   const deskEvents = watchEvents(desk);
   const deskPort = (await deskEvents((e) => e['event'] === 'listening', READY_MS))['port'] as number;
-  const start = procs.spawn('tunnel-start', process.execPath, porthole(['tunnel', 'start', '--accept-risk', '--json']), {
-    cwd: ROOT,
-    env: childEnv({ PORTHOLE_HOME: deskHome }),
-  });
-  const guard = setTimeout(() => void procs.stop(start), READY_MS);
-  const code = await start.exited;
-  clearTimeout(guard);
-  if (code !== 0) throw new Error(`porthole tunnel start exited (${code}):\n${start.tail()}`);
-  await deskEvents((e) => e['event'] === 'tunnel' && e['state'] === 'online', READY_MS);
+  await startDeskTunnel(procs, ROOT, deskHome, deskEvents, READY_MS);
   return { floorPort, deskPort, relayPort, caPem: ca.certPem };
 }
 

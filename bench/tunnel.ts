@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { generateToken } from '../src/index.js';
 import { createCertificate } from '../src/tls/x509.js';
 import { readFirstLine } from './lib/procs.js';
-import { benchNumber, childEnv, ensureDist, fmt, quickFlag, table, watchEvents } from './lib/common.js';
+import { benchNumber, childEnv, ensureDist, fmt, quickFlag, startDeskTunnel, table, watchEvents } from './lib/common.js';
 import { startBenchRun } from './lib/run.js';
 import { median } from './lib/report.js';
 import { type LoadResult, type LoadTarget, runLoad } from './lib/tunnel-load.js';
@@ -173,15 +173,7 @@ async function startAll(bearer: string) {
   );
   const deskEvents = watchEvents(desk);
   const deskPort = (await deskEvents((e) => e['event'] === 'listening', READY_MS))['port'] as number;
-  const start = procs.spawn('tunnel-start', process.execPath, porthole(['tunnel', 'start', '--accept-risk', '--json']), {
-    cwd: ROOT,
-    env: childEnv({ PORTHOLE_HOME: deskHome }),
-  });
-  const guard = setTimeout(() => void procs.stop(start), READY_MS);
-  const code = await start.exited;
-  clearTimeout(guard);
-  if (code !== 0) throw new Error(`porthole tunnel start exited (${code}):\n${start.tail()}`);
-  await deskEvents((e) => e['event'] === 'tunnel' && e['state'] === 'online', READY_MS);
+  await startDeskTunnel(procs, ROOT, deskHome, deskEvents, READY_MS);
 
   const sshd = await startSshd(procs, dir);
   const sshAes = await startSshTunnel(procs, sshd, 'aes128-gcm@openssh.com', deskPort);

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { Proc } from './procs.js';
+import type { Proc, ProcessSet } from './procs.js';
 
 /** `--quick` (or BENCH_QUICK=1) and nothing else on the command line. */
 export function quickFlag(argv: string[], env: NodeJS.ProcessEnv): boolean {
@@ -89,4 +89,26 @@ export function table(head: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
   const rule = `|${widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
   return [line(head), rule, ...rows.map(line)].join('\n');
+}
+
+/**
+ * `porthole tunnel start --accept-risk` for the desk of `home` (its consent, recorded once),
+ * then waits for the desk's `tunnel … online` event.
+ */
+export async function startDeskTunnel(
+  procs: ProcessSet,
+  root: string,
+  home: string,
+  deskEvents: ReturnType<typeof watchEvents>,
+  readyMs: number,
+): Promise<void> {
+  const start = procs.spawn('tunnel-start', process.execPath, [join(root, 'bin/porthole.js'), 'tunnel', 'start', '--accept-risk', '--json'], {
+    cwd: root,
+    env: childEnv({ PORTHOLE_HOME: home }),
+  });
+  const guard = setTimeout(() => void procs.stop(start), readyMs);
+  const code = await start.exited;
+  clearTimeout(guard);
+  if (code !== 0) throw new Error(`porthole tunnel start exited (${code}):\n${start.tail()}`);
+  await deskEvents((e) => e['event'] === 'tunnel' && e['state'] === 'online', readyMs);
 }
