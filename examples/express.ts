@@ -55,6 +55,7 @@ export async function start({ port, stateDir }: { port: number; stateDir?: strin
 
   const server = http.createServer(gateway.handleRequest);
   server.on('upgrade', gateway.handleUpgrade);
+  server.on('checkContinue', gateway.handleCheckContinue); // 100 Continue only once authorised
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, HOST, () => {

@@ -27,6 +27,7 @@ export async function start({ port, stateDir }: { port: number; stateDir?: strin
       });
       const server = http.createServer(gateway.handleRequest);
       server.on('upgrade', gateway.handleUpgrade);
+      server.on('checkContinue', gateway.handleCheckContinue);
       return server;
     },
   });
