@@ -36,6 +36,17 @@ export function readCookie(headers: IncomingHttpHeaders, name: string): string |
   return undefined;
 }
 
+/** The session cookie: HttpOnly, SameSite=Lax, and Secure on https (with the `__Host-` name). */
+export function sessionCookieHeader(name: string, id: string, maxAge: number, secure: boolean): string {
+  return `${name}=${id}; Path=/; Max-Age=${maxAge}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
+}
+
+/** Clears the session cookie `name` (a `__Host-` cookie can only be cleared with Secure). */
+export function clearCookieHeader(name: string): string {
+  const secure = name.startsWith('__Host-') ? '; Secure' : '';
+  return `${name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${secure}`;
+}
+
 /** porthole's query credentials (`token=ph_…`, `code=phc_…`) found in a URL's query. */
 export function queryCredential(search: URLSearchParams): PresentedCredential | undefined {
   for (const v of search.getAll('code')) if (v.startsWith(CODE_PREFIX)) return { kind: 'query-code', secret: v };

@@ -6,6 +6,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { Duplex } from 'node:stream';
 import type { TailscalePeer } from '../auth/classify.js';
 import { createCodeStore } from '../auth/codes.js';
+import { clearCookieHeader, readCookie, sessionCookieHeader } from '../auth/credentials.js';
 import { createHostPolicy } from '../auth/host.js';
 import { createCidrMatcher, isLoopbackAddress, normalizeAddress } from '../auth/ip.js';
 import { createOriginPolicy } from '../auth/origin.js';
@@ -368,6 +369,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     );
   }
 
+  /** A new session for `credential`; its Set-Cookie header (name and Secure from this request). */
+  function startSession(req: IncomingMessage, credential: string, scope: 'admin' | 'read'): string {
+    const { id, maxAgeSeconds } = sessions.create(credential, scope);
+    const secure = isSecure(req);
+    return sessionCookieHeader(pipeline.cookieName(secure), id, maxAgeSeconds, secure);
+  }
+
   /** Who calls the pairing API, as the pipeline decided (src/pairing/service.ts). */
   function pairingCaller(req: IncomingMessage, d: Extract<Decision, { kind: 'porthole' }>) {
     return {
@@ -377,10 +385,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       ingress: d.ingress.class,
       key: d.ingress.key,
       own: d.own,
-      startSession: (credential: string, scope: 'admin' | 'read') => {
-        const { id: sid, maxAgeSeconds } = sessions.create(credential, scope);
-        return sessionCookieHeader(pipeline.cookieName(isSecure(req)), sid, maxAgeSeconds, isSecure(req));
-      },
+      startSession: (credential: string, scope: 'admin' | 'read') => startSession(req, credential, scope),
     };
   }
 
@@ -434,10 +439,7 @@ export function createGateway(options: GatewayOptions): Gateway {
             throttle: passwordThrottle,
             bans,
             logger,
-            startSession: (credential) => {
-              const { id: sid, maxAgeSeconds } = sessions.create(credential, 'admin');
-              return sessionCookieHeader(pipeline.cookieName(isSecure(req)), sid, maxAgeSeconds, isSecure(req));
-            },
+            startSession: (credential) => startSession(req, credential, 'admin'),
           });
           return;
         }
@@ -452,14 +454,11 @@ export function createGateway(options: GatewayOptions): Gateway {
             status: () => gateway.fullStatus(),
             tunnel: () => tunnelManager,
             api: () => ({ ...consoleApi, gateway }),
-            startSession: (credential, scope) => {
-              const { id: sid, maxAgeSeconds } = sessions.create(credential, scope);
-              return sessionCookieHeader(pipeline.cookieName(isSecure(req)), sid, maxAgeSeconds, isSecure(req));
-            },
+            startSession: (credential, scope) => startSession(req, credential, scope),
             issueCode: (scope) => codes.issue({ credential: d.auth.credential ?? token.credential(), scope }),
             logout: () => {
               const cookie = pipeline.cookieName(isSecure(req));
-              const sid = readSessionId(req, cookie);
+              const sid = readCookie(req.headers, cookie);
               if (sid) sessions.delete(sid);
               return clearCookieHeader(cookie);
             },
@@ -684,23 +683,4 @@ function loadIdentityKey(store: SecretStore): Buffer {
   const key = randomBytes(32);
   store.set('identity-key', key.toString('base64url'));
   return key;
-}
-
-function sessionCookieHeader(name: string, id: string, maxAge: number, secure: boolean): string {
-  return `${name}=${id}; Path=/; Max-Age=${maxAge}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
-}
-
-function clearCookieHeader(name: string): string {
-  const secure = name.startsWith('__Host-') ? '; Secure' : '';
-  return `${name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${secure}`;
-}
-
-function readSessionId(req: IncomingMessage, name: string): string | undefined {
-  const header = req.headers.cookie;
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const [k, v] = part.split('=', 2);
-    if (k?.trim() === name) return v?.trim();
-  }
-  return undefined;
 }
