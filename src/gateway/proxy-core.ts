@@ -2,9 +2,9 @@
 import http, { type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
-import { Pool } from 'undici';
 import { PortholeError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { UpstreamPool } from './h1-pool.js';
 import { describeTarget, type Target } from './target.js';
 
 /** Stream buffers on the upstream sockets; Node 20's default is 16 KiB. */
@@ -23,25 +23,31 @@ const MAX_RESPONSE_HEAD = 64 * 1024;
 export const REPLAYABLE: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 
 /**
- * The undici pool for bodiless requests (proxy-fast.ts), sized and timed like the agent. Its
- * own header/body timeouts are off: the proxy runs its header timeout itself, and a body may
- * legitimately pause (SSE).
+ * Read buffer of each pooled upstream connection (h1-pool.ts), and the larger one a connection
+ * switches to for a download of 1 MiB or more: 256 KiB reads and writes reach Caddy's streaming
+ * rate here where 64 KiB ones stay ~25% below it (docs/performance.md §7).
  */
-const POOL_OPTIONS: Pool.Options = {
-  connections: MAX_SOCKETS,
-  pipelining: 1,
-  keepAliveTimeout: FREE_SOCKET_TIMEOUT_MS,
-  keepAliveMaxTimeout: FREE_SOCKET_TIMEOUT_MS,
-  maxHeaderSize: MAX_RESPONSE_HEAD,
-  headersTimeout: 0,
-  bodyTimeout: 0,
-};
+const READ_BUFFER = 64 * 1024;
+const LARGE_BODY = 1024 * 1024;
+const LARGE_READ_BUFFER = 256 * 1024;
+
+/** The upstream client's pool for bodiless requests (proxy-fast.ts), sized and timed like the agent. */
+function createPool(address: { host: string; port: number } | { path: string }): UpstreamPool {
+  return new UpstreamPool(address, {
+    maxSockets: MAX_SOCKETS,
+    idleMs: FREE_SOCKET_TIMEOUT_MS,
+    maxHead: MAX_RESPONSE_HEAD,
+    readBuffer: READ_BUFFER,
+    largeBody: LARGE_BODY,
+    largeReadBuffer: LARGE_READ_BUFFER,
+  });
+}
 
 /** What every exchange of one proxy shares. */
 export interface Core {
   readonly agent: http.Agent;
-  /** undici pool for bodiless requests to an http:// or unix: target; undefined for https://. */
-  readonly pool: Pool | undefined;
+  /** Upstream pool for bodiless requests to an http:// or unix: target; undefined for https://. */
+  readonly pool: UpstreamPool | undefined;
   readonly send: typeof http.request;
   readonly hostname: string;
   readonly port: number | undefined;
@@ -85,7 +91,7 @@ export function createCore(target: Target, timeoutMs: number, logger: Logger | u
     return {
       ...common,
       agent: new http.Agent(agentOptions),
-      pool: new Pool('http://localhost', { ...POOL_OPTIONS, socketPath: target.path }),
+      pool: createPool({ path: target.path }),
       send: http.request,
       hostname: 'localhost',
       port: undefined,
@@ -100,14 +106,16 @@ export function createCore(target: Target, timeoutMs: number, logger: Logger | u
   const url = target.url;
   const tls = url.protocol === 'https:';
   const host = url.hostname;
+  // URL keeps IPv6 literals bracketed; the socket layer wants them bare.
+  const hostname = host.startsWith('[') ? host.slice(1, -1) : host;
+  const port = url.port === '' ? (tls ? 443 : 80) : Number(url.port);
   return {
     ...common,
     agent: tls ? new https.Agent(agentOptions) : new http.Agent(agentOptions),
-    pool: tls ? undefined : new Pool(url.origin, POOL_OPTIONS),
+    pool: tls ? undefined : createPool({ host: hostname, port }),
     send: tls ? https.request : http.request,
-    // URL keeps IPv6 literals bracketed; the socket layer wants them bare.
-    hostname: host.startsWith('[') ? host.slice(1, -1) : host,
-    port: url.port === '' ? (tls ? 443 : 80) : Number(url.port),
+    hostname,
+    port,
     socketPath: undefined,
     hostHeader: url.host,
     basePath: url.pathname === '/' ? '' : url.pathname,

@@ -1,34 +1,42 @@
-// The HTTP exchange without a request body, sent through undici's Pool: most requests (GET,
-// HEAD, bodiless POST) to an http:// or unix: target. undici's HTTP/1.1 client skips the
-// per-request ClientRequest/Agent machinery and the extra copy of every body chunk in Node's
-// parser; docs/performance.md has the A/B figures (+47% req/s at 50 connections, +25%
-// streaming on the 2-core bench machine).
+// The HTTP exchange without a request body, sent through porthole's own HTTP/1.1 client
+// (h1-pool.ts, h1-response.ts): most requests (GET, HEAD, bodiless POST) to an http:// or unix:
+// target. Node's http client costs a ClientRequest/Agent round per request and copies every
+// body chunk in its parser; this client reads each connection into one reused buffer, and a
+// large Content-Length body is written from that buffer straight to the client's socket.
+// docs/performance.md §7 has the A/B figures.
 //
 // Requests with a body, `Expect` or a non-origin-form target ("*") stay on the node:http path
-// (proxy-web.ts): undici cannot send request trailers, refuses `Expect`, and wants paths that
-// start with "/". https:// targets and upgrades stay there too.
+// (proxy-web.ts), as do https:// targets and upgrades.
 //
 // Same contract as proxy-web.ts: hop-by-hop fields stripped both ways (Connection-listed ones
-// too), 103 Early Hints relayed, response trailers relayed, backpressure both ways (undici's
-// parser is paused while the client's socket is full), 502/504 JSON answers before the head,
-// a truncated response (never a fake end) after it, the upstream torn down without reuse when
-// the client leaves or the gateway revokes the response, one replay of an idempotent request
-// whose pooled connection turned out closed.
+// too), 103 Early Hints relayed, response trailers relayed, backpressure both ways (the
+// upstream socket stops reading while the client's is full), 502/504 JSON answers before the
+// head, a truncated response (never a fake end) after it, the upstream torn down without reuse
+// when the client leaves or the gateway revokes the response, one replay of an idempotent
+// request whose pooled connection turned out closed.
 //
-// Framing: undici writes the request line and head itself from `headers` (values with CR/LF
-// are refused and answered 500 INTERNAL, as node:http does) and sends no body: no
-// Transfer-Encoding, and a Content-Length only when the client sent `Content-Length: 0`.
-// The response is parsed by undici's llhttp (strict mode), which refuses conflicting framing.
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
-import type { Dispatcher } from 'undici';
+// Framing: the request head is written by serializeRequest (values with CR/LF or other control
+// characters are refused and answered 500 INTERNAL, as node:http does) with no body: no
+// Transfer-Encoding, and a Content-Length only when the client sent `Content-Length: 0`. The
+// response is parsed strictly (h1-response.ts), which refuses conflicting framing.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
+import type { UpstreamConn, UpstreamHandler } from './h1-pool.js';
+import { InvalidRequestError, serializeRequest } from './h1-pool.js';
+import type { ParsedHead } from './h1-response.js';
 import { connectionOptions, HOP_BY_HOP, isHopByHop, requestHeaders } from './hop-by-hop.js';
 import type { ForwardInfo } from './proxy.js';
 import { type Core, errorCode, REPLAYABLE, targetPath } from './proxy-core.js';
 import { type ErrorAnswer, INTERNAL, TIMEOUT, UNAVAILABLE } from './proxy-errors.js';
 import { writeResponseHead } from './proxy-web.js';
 
-/** Whether this request goes through undici: a plain-HTTP target, no request body, no Expect, origin-form path. */
+/**
+ * Bodies at least this long (by Content-Length) go from the upstream read buffer straight to the
+ * client's socket; shorter ones are copied and leave with the head in one write.
+ */
+const DIRECT_MIN = 64 * 1024;
+
+/** Whether this request goes through porthole's client: a plain-HTTP target, no request body, no Expect, origin-form path. */
 export function fastEligible(core: Core, req: IncomingMessage, path: string): boolean {
   if (core.pool === undefined || path.charCodeAt(0) !== 47 /* "/" */) return false;
   const h = req.headers;
@@ -36,9 +44,20 @@ export function fastEligible(core: Core, req: IncomingMessage, path: string): bo
   return h['transfer-encoding'] === undefined && (cl === undefined || cl === '0') && h.expect === undefined;
 }
 
-/** Forwards one bodiless HTTP exchange through the core's undici pool. */
+/** Forwards one bodiless HTTP exchange through the core's upstream pool. */
 export function forwardFast(core: Core, req: IncomingMessage, res: ServerResponse, fwd: ForwardInfo): void {
-  const ex = new FastExchange(core, req, res, fwd);
+  let head: string;
+  try {
+    head = serializeRequest(req.method ?? 'GET', targetPath(core, fwd.path), requestHeaders(fwd, core.hostHeader, false, false));
+  } catch (err) {
+    if (!(err instanceof InvalidRequestError)) throw err;
+    // Only malformed input gets here (a header value with CR/LF, a bad path): a gateway bug.
+    core.logger?.log('error', 'request not forwarded: invalid request line or header', { error: err.message });
+    res.writeHead(INTERNAL.status, INTERNAL.headers);
+    res.end(INTERNAL.body);
+    return;
+  }
+  const ex = new FastExchange(core, req, res, head);
   (res as Tagged)[kFast] = ex;
   res.on('close', onClientResponseClose);
   (req.socket as Partial<Socket>).setNoDelay?.(true);
@@ -48,71 +67,59 @@ export function forwardFast(core: Core, req: IncomingMessage, res: ServerRespons
 const kFast = Symbol('porthole.proxy.fast');
 type Tagged = { [kFast]?: FastExchange };
 
-/** One exchange; it is its own undici handler (the legacy callback API undici runs natively). */
-class FastExchange {
-  /** undici's abort for the current attempt; set when the request is written. */
-  abortUp: ((err?: Error) => void) | null = null;
-  /** undici's resume for a paused response body. */
-  resumeUp: (() => void) | null = null;
+/** One exchange; it is its own handler for the upstream pool. */
+class FastExchange implements UpstreamHandler {
+  conn: UpstreamConn | null = null;
   timer: NodeJS.Timeout | undefined = undefined;
   /** The target's response head was relayed. */
   started = false;
   /** An error answer was sent, or the client is gone: nothing more goes to the client. */
   settled = false;
   retried = false;
-  readonly headers: OutgoingHttpHeaders;
-  readonly path: string;
+  /** Body views are written straight to this socket (large Content-Length bodies). */
+  direct: Socket | null = null;
+  /** Per direct write, in order: whether it held the connection's buffer. */
+  readonly held: boolean[] = [];
+  /** Called when a direct write has completed. */
+  readonly written: (err?: Error | null) => void;
 
   constructor(
     readonly core: Core,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
-    fwd: ForwardInfo,
+    readonly head: string,
   ) {
-    this.headers = requestHeaders(fwd, core.hostHeader, false, false);
-    this.path = targetPath(core, fwd.path);
+    this.written = (err) => {
+      if (this.held.shift() === true) this.conn?.unhold(err !== undefined && err !== null);
+    };
   }
 
   send(): void {
-    this.abortUp = null;
-    // undici reports invalid input (a header value with CR/LF) through onError, synchronously.
-    this.core.pool!.dispatch(
-      {
-        path: this.path,
-        method: this.req.method as Dispatcher.HttpMethod,
-        headers: this.headers as Record<string, string | string[]>,
-        body: null,
-      },
-      this as unknown as Dispatcher.DispatchHandler,
-    );
+    if (this.timer === undefined) this.timer = setTimeout(fireTimeout, this.core.timeoutMs, this);
+    this.core.pool!.request(this, this.head, this.req.method === 'HEAD');
   }
 
-  /** undici is about to write the request: the header timeout starts (the request has no body). */
-  onConnect(abort: (err?: Error) => void): void {
-    this.abortUp = abort;
-    if (this.settled) {
-      abort(new Error('client gone'));
+  onAssign(conn: UpstreamConn): void {
+    this.conn = conn;
+    if (this.settled) conn.destroy();
+  }
+
+  onInfo(head: ParsedHead): void {
+    // 103 Early Hints are relayed, other 1xx dropped (no Expect was sent, so no 100 is due).
+    const res = this.res;
+    if (head.status === 103 && !this.settled && !res.headersSent && !res.destroyed) relayHints(res, head.fields);
+  }
+
+  onHead(head: ParsedHead): void {
+    clearTimer(this);
+    const res = this.res;
+    if (this.settled || res.destroyed) {
+      this.abort();
       return;
     }
-    if (this.timer === undefined) this.timer = setTimeout(fireTimeout, this.core.timeoutMs, this);
-  }
-
-  onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
-    const res = this.res;
-    if (status < 200) {
-      // undici fails the request on a 100 itself; 103 Early Hints are relayed, others dropped.
-      if (status === 103 && !this.settled && !res.headersSent && !res.destroyed) relayHints(res, raw);
-      return true;
-    }
-    clearTimer(this);
-    if (this.settled || res.destroyed) {
-      this.abortUp?.(new Error('client gone'));
-      return false;
-    }
-    this.resumeUp = resume;
-    const fields = responseFields(raw);
+    const status = head.status;
     try {
-      writeResponseHead(res, status, statusText, fields.list);
+      writeResponseHead(res, status, head.statusText, responseFields(head.fields));
     } catch (err) {
       // The target sent something Node will not repeat (an invalid status or header value).
       this.core.logger?.log('warn', 'target response not relayed: invalid status or header', {
@@ -121,39 +128,61 @@ class FastExchange {
       });
       for (const name of res.getHeaderNames()) res.removeHeader(name);
       this.answer(UNAVAILABLE);
-      this.abortUp?.(new Error('invalid response'));
-      return false;
+      this.conn?.destroy();
+      return;
     }
     this.started = true;
-    // A body of unknown length (SSE, streamed output) may take a while to start: send the head
-    // now. With a Content-Length the body follows at once and leaves with the head in one write.
-    if (!fields.hasLength && status !== 204 && status !== 304 && this.req.method !== 'HEAD') res.flushHeaders();
+    const bodyless = status === 204 || status === 304 || this.req.method === 'HEAD';
+    if (bodyless) return;
+    if (head.length < 0) {
+      // A body of unknown length (SSE, streamed output) may take a while to start: send the head now.
+      res.flushHeaders();
+    } else if (head.length >= DIRECT_MIN && res.socket instanceof Socket && !res.chunkedEncoding) {
+      // res.socket is set only when this response is the connection's current one (not queued
+      // behind a pipelined predecessor), so writes to it land after the head, in order.
+      res.flushHeaders();
+      this.direct = res.socket;
+      return;
+    }
     res.on('drain', onClientDrain);
-    return true;
   }
 
-  /** false pauses undici's parser (and so the upstream socket) until the client drains. */
-  onData(chunk: Buffer): boolean {
-    if (this.settled) return false;
-    return this.res.write(chunk);
+  onBody(chunk: Buffer): void {
+    if (this.settled) return;
+    const direct = this.direct;
+    if (direct === null) {
+      if (!this.res.write(Buffer.from(chunk))) this.conn?.pause();
+      return;
+    }
+    if (direct.destroyed) return;
+    // The view must stay untouched until written: when the socket queues it instead of writing
+    // it at once, the connection is held (no reads into the buffer) until the write's callback.
+    const before = direct.writableLength;
+    direct.write(chunk, this.written);
+    const queued = direct.writableLength > before;
+    this.held.push(queued);
+    if (queued) this.conn!.hold();
   }
 
-  onComplete(trailers: Buffer[] | string[] | null): void {
+  onEnd(trailers: string[]): void {
     const res = this.res;
     if (this.settled || res.destroyed) return;
-    if (trailers !== null && trailers.length > 0) {
+    if (trailers.length > 0) {
       const pairs: [string, string][] = [];
       for (let i = 0; i < trailers.length; i += 2) {
-        const name = latin1(trailers[i]!);
-        if (!HOP_BY_HOP.has(name.toLowerCase())) pairs.push([name, latin1(trailers[i + 1]!)]);
+        const name = trailers[i]!;
+        if (!HOP_BY_HOP.has(name.toLowerCase())) pairs.push([name, trailers[i + 1]!]);
       }
       if (pairs.length > 0) res.addTrailers(pairs);
     }
+    // The connection is settled by the pool; only a direct write still holding it keeps the link.
+    if (this.direct === null) this.conn = null;
     res.end();
   }
 
-  onError(err: Error & { code?: string }): void {
+  onError(err: Error & { code?: string }, replayable: boolean): void {
     clearTimer(this);
+    this.conn = null;
     if (this.settled) return;
     if (this.started) {
       // The target died mid-body: the client must see a truncated response, not an end.
@@ -162,19 +191,9 @@ class FastExchange {
       this.res.destroy();
       return;
     }
-    if (err.code === 'UND_ERR_INVALID_ARG' || err.code === 'UND_ERR_NOT_SUPPORTED') {
-      // Only malformed input gets here (a header value with CR/LF, a bad path): a gateway bug.
-      this.core.logger?.log('error', 'request not forwarded: invalid request line or header', { error: errorCode(err) });
-      this.answer(INTERNAL);
-      return;
-    }
     // A pooled connection the target had already closed: replay an idempotent request once on
     // a fresh one (as Go's Transport does; nothing of the request body can have been lost).
-    if (
-      !this.retried &&
-      (err.code === 'UND_ERR_SOCKET' || err.code === 'ECONNRESET' || err.code === 'EPIPE') &&
-      REPLAYABLE.has(this.req.method ?? '')
-    ) {
+    if (replayable && !this.retried && REPLAYABLE.has(this.req.method ?? '')) {
       this.retried = true;
       this.send();
       return;
@@ -190,15 +209,17 @@ class FastExchange {
       timeoutMs: this.core.timeoutMs,
     });
     this.answer(TIMEOUT);
-    this.abortUp?.(new Error('target timeout'));
+    this.abort();
   }
 
   /** The client is gone (or revoked by the gateway): tear down the upstream without reuse. */
   abort(): void {
     clearTimer(this);
-    if (this.settled) return;
     this.settled = true;
-    this.abortUp?.(new Error('client gone'));
+    const conn = this.conn;
+    this.conn = null;
+    if (conn !== null) conn.destroy();
+    else this.core.pool!.cancel(this);
   }
 
   answer(a: ErrorAnswer): void {
@@ -214,43 +235,31 @@ class FastExchange {
   }
 }
 
-function latin1(v: Buffer | string): string {
-  return typeof v === 'string' ? v : v.toString('latin1');
-}
-
 /** The target's fields minus hop-by-hop ones (and those its Connection lists), case and order kept. */
-function responseFields(raw: Buffer[]): { list: string[]; hasLength: boolean } {
-  const n = raw.length;
-  const strings: string[] = new Array(n);
+function responseFields(raw: string[]): string[] {
   let connection: string | undefined;
-  let hasLength = false;
-  for (let i = 0; i < n; i += 2) {
-    const name = latin1(raw[i]!);
-    const value = latin1(raw[i + 1]!);
-    strings[i] = name;
-    strings[i + 1] = value;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
     if (name.length === 10 && name.toLowerCase() === 'connection') {
-      connection = connection === undefined ? value : `${connection},${value}`;
-    } else if (name.length === 14 && name.toLowerCase() === 'content-length') {
-      hasLength = true;
+      connection = connection === undefined ? raw[i + 1]! : `${connection},${raw[i + 1]!}`;
     }
   }
   const listed = connectionOptions(connection);
   const list: string[] = [];
-  for (let i = 0; i < n; i += 2) {
-    const name = strings[i]!;
-    if (!isHopByHop(name.toLowerCase(), listed)) list.push(name, strings[i + 1]!);
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (!isHopByHop(name.toLowerCase(), listed)) list.push(name, raw[i + 1]!);
   }
-  return { list, hasLength };
+  return list;
 }
 
 /** 103 Early Hints with a Link field, hop-by-hop fields dropped (as proxy-web.ts does). */
-function relayHints(res: ServerResponse, raw: Buffer[]): void {
+function relayHints(res: ServerResponse, raw: string[]): void {
   const hints: Record<string, string | string[]> = {};
   for (let i = 0; i < raw.length; i += 2) {
-    const name = latin1(raw[i]!).toLowerCase();
+    const name = raw[i]!.toLowerCase();
     if (HOP_BY_HOP.has(name)) continue;
-    const value = latin1(raw[i + 1]!);
+    const value = raw[i + 1]!;
     const prev = hints[name];
     hints[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
   }
@@ -279,5 +288,5 @@ function onClientResponseClose(this: ServerResponse): void {
 }
 
 function onClientDrain(this: ServerResponse): void {
-  (this as Tagged)[kFast]!.resumeUp?.();
+  (this as Tagged)[kFast]!.conn?.resume();
 }

@@ -20,7 +20,7 @@ import { fastEligible, forwardFast } from './proxy-fast.js';
 
 /** Forwards one HTTP exchange; what Proxy.web does. */
 export function forwardWeb(core: Core, req: IncomingMessage, res: ServerResponse, fwd: ForwardInfo): void {
-  // Bodiless requests to a plain-HTTP target go through undici (proxy-fast.ts).
+  // Bodiless requests to a plain-HTTP target go through porthole's own client (proxy-fast.ts).
   if (fastEligible(core, req, fwd.path)) {
     forwardFast(core, req, res, fwd);
     return;

@@ -9,7 +9,7 @@
 // This file is the public face (options, createProxy). The work is split by role:
 //   proxy-core.ts     per-target agent and address, sending, header timeout, replay rule
 //   proxy-web.ts      one HTTP request/response (node:http: requests with a body, https targets)
-//   proxy-fast.ts     one bodiless HTTP request/response to an http:// or unix: target (undici)
+//   proxy-fast.ts     one bodiless HTTP request/response to an http:// or unix: target (own client: h1-pool.ts, h1-response.ts)
 //   proxy-upgrade.ts  upgrade requests and the spliced connections that follow
 //   proxy-errors.ts   the canned 500/502/504 answers
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
@@ -78,7 +78,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     close() {
       core.agent.destroy();
       // Ends pooled connections and fails any request still in flight.
-      core.pool?.destroy().catch(() => {});
+      core.pool?.destroy();
       for (const s of core.tunnels) s.destroy();
       core.tunnels.clear();
     },

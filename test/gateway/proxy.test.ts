@@ -307,9 +307,9 @@ describe('proxy: requests and responses', () => {
   });
 });
 
-// Bodiless requests to http:// and unix: targets take the undici path (proxy-fast.ts); these
+// Bodiless requests to http:// and unix: targets take porthole's own client (proxy-fast.ts); these
 // pin what that path must keep on top of the shared tests above.
-describe('proxy: bodiless requests (undici path)', () => {
+describe('proxy: bodiless requests (own HTTP/1.1 client)', () => {
   it('relays response trailers, minus hop-by-hop ones', async (t) => {
     const target = await app(t, (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-digest' });
@@ -353,7 +353,7 @@ describe('proxy: bodiless requests (undici path)', () => {
     assert.equal(head.headers['content-length'], '5');
     assert.equal(head.body.length, 0);
     assert.equal((await fetchRaw({ port: h.front.port, path: '/after-head', agent })).text, 'hello');
-    // undici closes a connection after HEAD (a target that wrongly sends a body cannot desync it).
+    // The client closes a connection after HEAD (a target that wrongly sends a body cannot desync it).
     assert.equal(connections, 2);
   });
 
