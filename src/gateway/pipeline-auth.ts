@@ -56,6 +56,19 @@ export function controlAmbient(req: IncomingMessage, ingress: Ingress, proto: 'h
   return session instanceof PortholeError ? undefined : session;
 }
 
+/** The loopback exemption (DESIGN §2): `local` ingress, exemption on, and not a path that needs a real credential. */
+function loopbackExemption(ingress: Ingress, s: PipelineState, path: string): AuthOutcome | undefined {
+  if (ingress.class !== 'local' || !s.loopbackExempt || needsRealCredential(path)) return undefined;
+  return {
+    kind: 'ok',
+    result: {
+      credential: undefined,
+      identity: { sub: 'local', cred: 'local', scope: 'admin', ingress: 'local' },
+      ambient: true,
+    },
+  };
+}
+
 function fail(err: PortholeError, clearCookie = false): AuthOutcome {
   return { kind: 'answer', decision: { kind: 'error', err, clearCookie } };
 }
@@ -139,16 +152,8 @@ export function authenticate(
   if (session instanceof PortholeError) return fail(session);
   if (session) return { kind: 'ok', result: session };
 
-  if (ingress.class === 'local' && s.loopbackExempt && !needsRealCredential(path)) {
-    return {
-      kind: 'ok',
-      result: {
-        credential: undefined,
-        identity: { sub: 'local', cred: 'local', scope: 'admin', ingress: 'local' },
-        ambient: true,
-      },
-    };
-  }
+  const exempt = loopbackExemption(ingress, s, path);
+  if (exempt) return exempt;
   // The tailscale identity (DESIGN §2): an allowed tailnet login, never Funnel traffic. Like
   // the loopback exemption it is ambient (the Origin rule applies) and does not cover
   // porthole's own API and control plane.
@@ -310,16 +315,8 @@ function authenticateProxyUser(
     if (!path.startsWith('/_porthole/') && isPublicPath(path, s.publicPaths)) return { kind: 'ok', result: ANONYMOUS(ingress) };
     return fail(r.err);
   }
-  if (ingress.class === 'local' && s.loopbackExempt && !needsRealCredential(path)) {
-    return {
-      kind: 'ok',
-      result: {
-        credential: undefined,
-        identity: { sub: 'local', cred: 'local', scope: 'admin', ingress: 'local' },
-        ambient: true,
-      },
-    };
-  }
+  const exempt = loopbackExemption(ingress, s, path);
+  if (exempt) return exempt;
   if (!path.startsWith('/_porthole/') && isPublicPath(path, s.publicPaths)) return { kind: 'ok', result: ANONYMOUS(ingress) };
   const m = req.method;
   if (isConsolePath(path) && (m === 'GET' || m === 'HEAD')) return { kind: 'ok', result: ANONYMOUS(ingress) };
