@@ -17,6 +17,7 @@ import { relayCommand } from './relay.js';
 import { sshTunnelPrint, sshTunnelRun } from './ssh-tunnel.js';
 import { tunnelCommand, tunnelSecretSet } from './tunnel.js';
 import { tailscaleCommand } from './tailscale.js';
+import { tuneGcForStreaming } from '../tunnel/gc-tuning.js';
 import { VERSION } from '../gateway/gateway.js';
 
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
@@ -124,6 +125,8 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
         tlsCert: o.tlsCert,
         tlsKey: o.tlsKey,
       };
+      // Process-wide GC settings for a process that streams bulk bytes (src/tunnel/gc-tuning.ts).
+      tuneGcForStreaming();
       done(runUntilSignal(() => serveCommand(ctx, flags)));
     });
 
@@ -203,6 +206,7 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
     .option('--visitor-idle-timeout <seconds>', 'close a visitor connection idle both ways this long (default 600)')
     .option('--json', 'print lifecycle events as JSON lines on stdout')
     .action(async (o) => {
+      tuneGcForStreaming();
       done(runUntilSignal(() => relayCommand(ctx, o)));
     });
 

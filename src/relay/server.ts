@@ -15,6 +15,7 @@ import { createMuxSession, type MuxSession } from '../protocol/mux/index.js';
 import { createBanTable } from '../auth/rate-limit.js';
 import { clientKey, isLoopbackAddress, normalizeAddress } from '../auth/ip.js';
 import { relayHandshake } from './desk-handshake.js';
+import { forwardBatched } from './forward.js';
 import { matchDomain } from './names.js';
 import { startHttpListener } from './http-listener.js';
 import { openRegistry, type Registry } from './registry.js';
@@ -193,7 +194,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       visitor.destroy();
       stream.destroy();
     });
-    visitor.pipe(stream).pipe(visitor);
+    visitor.pipe(stream);
+    forwardBatched(stream, visitor);
     visitor.resume();
     const kill = () => {
       visitor.destroy();
@@ -203,7 +205,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     visitor.on('error', kill);
     visitor.once('close', () => stream.destroy());
     // The stream is done both ways; let the visitor's socket flush what the desk sent
-    // (pipe has ended it) before closing — destroying now could truncate the response.
+    // (forwardBatched has ended it) before closing — destroying now could truncate the response.
     stream.once('close', () => {
       if (visitor.writableFinished || visitor.destroyed) visitor.destroy();
       else {
