@@ -17,7 +17,10 @@
 // bounds the memory that stays committed after a load: the default lets it grow to 2 × 16 MiB,
 // which a 50-connection load reaches and keeps. Desk RSS after the load ~140 → ~105 MiB with
 // both flags (the first alone raised it: the old generation then grows until its limit).
-// Cost: more frequent scavenges, a few % of req/s at one connection.
+// Cost: more frequent scavenges, a few % of req/s at one connection, and full collections
+// that are no longer incremental (their pause grows with the heap). docs/config.md tells
+// operators how to opt out (Node refuses --incremental-marking in NODE_OPTIONS, so the
+// documented opt-outs are a semi-space flag there, or the flag on node's own command line).
 //
 // `--semi-space-growth-factor` is read at every young-generation resize and
 // `--incremental-marking` each time V8 considers starting to mark, so setting them after
