@@ -5,8 +5,10 @@
 // Fail closed: anything a lenient parser might read two ways is a ParseError, which the proxy
 // answers with 502 (before the head) or a truncated response (after it), and the connection is
 // never reused. That covers bare CR or LF, obs-fold, whitespace before the colon, control
-// characters in values, Content-Length with Transfer-Encoding, differing Content-Lengths,
-// transfer codings other than a lone `chunked`, malformed chunk sizes and oversized heads.
+// characters in values, Content-Length with Transfer-Encoding, more than one Content-Length,
+// transfer codings other than a lone `chunked`, a trailing HTAB in either, framing fields in
+// trailers, malformed chunk sizes or extensions and oversized heads. Differentially fuzzed
+// against llhttp: test/gateway/h1-response-fuzz.test.ts.
 //
 // Framing (RFC 9112 §6.3): no body for a HEAD request, 1xx, 204 and 304; `chunked` with
 // trailers; Content-Length; otherwise the body runs until the target closes the connection.
@@ -53,7 +55,12 @@ const HEAD_END = Buffer.from('\r\n\r\n');
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-const CHUNK_SIZE = /^([0-9A-Fa-f]{1,13})(?:[\t ]*;[\t\x20-\x7e\x80-\xff]*)?$/;
+// Chunk extensions as `;name[=token|quoted-string]` with none of the whitespace (BWS) RFC 9112
+// tolerates: llhttp refuses `1 ;a` and `1; a`, so reading them would be reading them differently.
+const CHUNK_SIZE =
+  /^([0-9A-Fa-f]{1,13})(?:;[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:=(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"))?)*$/;
+/** Fields that frame the body: never in trailers, never with a trailing HTAB. */
+const FRAMING_FIELD = /^(?:content-length|transfer-encoding)$/i;
 const DIGITS = /^\d{1,16}$/;
 /** Longest chunk-size line (with extensions) accepted. */
 const MAX_CHUNK_LINE = 4096;
@@ -210,6 +217,8 @@ export class ResponseParser {
     }
     this.trailerBytes += line.length + 2;
     parseFieldLine(line, this.trailers);
+    // Framing fields have no place in trailers (RFC 9110 §6.5.1), and llhttp validates them there.
+    if (FRAMING_FIELD.test(this.trailers[this.trailers.length - 2]!)) throw new ParseError('framing field in trailers');
   }
 
   /**
@@ -277,7 +286,8 @@ export function parseHead(text: string): ParsedHead {
     let seen: string | undefined;
     for (const part of lengths.split(',')) {
       const v = part.trim();
-      if (!DIGITS.test(v) || (seen !== undefined && v !== seen)) throw new ParseError('invalid Content-Length');
+      // Even equal repeats: llhttp refuses `5, 5` and a second Content-Length line.
+      if (!DIGITS.test(v) || seen !== undefined) throw new ParseError('invalid Content-Length');
       seen = v;
     }
     length = Number(seen);
@@ -311,6 +321,9 @@ function parseFieldLine(line: string, out: string[]): void {
   if (!TOKEN.test(name)) throw new ParseError('malformed field name');
   const value = trimOws(line.slice(colon + 1));
   if (!FIELD_VALUE.test(value)) throw new ParseError('invalid character in field value');
+  // llhttp takes no trailing HTAB as whitespace here: `chunked\t` is not chunked to it (it reads
+  // until close), `5\t` no length. Refuse rather than frame the body another way.
+  if (/\t[\t ]*$/.test(line) && FRAMING_FIELD.test(name)) throw new ParseError('HTAB after a framing field value');
   out.push(name, value);
 }
 

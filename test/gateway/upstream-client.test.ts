@@ -145,7 +145,7 @@ describe('upstream client: framing and reuse', () => {
       bytes:
         'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n' +
         'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n' +
-        '5;ext=1\r\nhello\r\n1 ; x\r\n \r\n5\r\nworld\r\n0\r\nX-Sum: 11\r\nConnection: close\r\n\r\n',
+        '5;ext=1\r\nhello\r\n1;x\r\n \r\n5\r\nworld\r\n0\r\nX-Sum: 11\r\nConnection: close\r\n\r\n',
     }));
     const port = await front(t, target.port);
     const hints: string[] = [];
