@@ -11,7 +11,7 @@
 // that wait in order.
 import type { OutgoingHttpHeaders } from 'node:http';
 import net from 'node:net';
-import { type ParsedHead, ParseError, ResponseParser, type ResponseSink } from './h1-response.js';
+import { FIELD_VALUE, type ParsedHead, ParseError, ResponseParser, type ResponseSink, TOKEN } from './h1-response.js';
 
 export interface UpstreamHandler {
   /** The request has a connection; `conn` lets the exchange pause, hold or abort it. */
@@ -301,9 +301,7 @@ function closedError(message: string): Error & { code: string } {
   return Object.assign(new Error(message), { code: 'ECONNRESET' });
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const REQUEST_TARGET = /^[\x21-\x7e\x80-\xff]+$/;
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /** Thrown for a request head that must not be sent (a gateway bug, answered 500). */
 export class InvalidRequestError extends Error {

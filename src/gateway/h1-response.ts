@@ -53,8 +53,9 @@ enum State {
 const CRLF = Buffer.from('\r\n');
 const HEAD_END = Buffer.from('\r\n\r\n');
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** RFC 9110 token (field names, methods) and field-value characters; h1-pool.ts checks requests with them. */
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+export const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 // Chunk extensions as `;name[=token|quoted-string]` with none of the whitespace (BWS) RFC 9112
 // tolerates: llhttp refuses `1 ;a` and `1; a`, so reading them would be reading them differently.
 const CHUNK_SIZE =
