@@ -59,6 +59,8 @@ export const ERROR_CODES = {
   SUBDOMAIN_TAKEN: 409,
   SUBDOMAIN_INVALID: 400,
   SUBDOMAIN_HELD: 409,
+  // ACME certificate issuance for the tunnel name (src/acme/); 0: not an HTTP answer
+  ACME_FAILED: 0,
   // `porthole proxy test`: why <url>/_porthole/ping did not answer as porthole (docs/reverse-proxy.md)
   TLS_INVALID: 0,
   DNS_OR_CONN_REFUSED: 0,

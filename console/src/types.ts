@@ -72,6 +72,8 @@ export interface TunnelStatus {
   consent: boolean;
   state: TunnelState;
   secret?: { set: boolean; source: string; masked: string | null };
+  /** The desk's certificate (passthrough): from files, or how far ACME got. */
+  certificate?: { source: 'files' | 'acme'; state?: 'waiting' | 'obtaining' | 'valid' | 'failed'; name?: string; notAfter?: string; error?: string };
 }
 
 export interface Setting {

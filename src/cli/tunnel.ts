@@ -8,7 +8,13 @@ import { homePaths, type CliContext } from './context.js';
 import { loadCliConfig } from './load.js';
 import { remoteSettings, withGateway } from './remote.js';
 
-type Status = { enabled: boolean; relay: string | null; consent: boolean; state: Record<string, unknown> & { state: string } };
+type Status = {
+  enabled: boolean;
+  relay: string | null;
+  consent: boolean;
+  state: Record<string, unknown> & { state: string };
+  certificate?: { source: string; state?: string; notAfter?: string; error?: string };
+};
 
 function describe(s: Status): string {
   const st = s.state;
@@ -16,6 +22,12 @@ function describe(s: Status): string {
   const err = st['lastError'] as { code: string; message: string } | undefined;
   if (err) lines.push(`last error ${err.code}: ${err.message}`);
   if (st.state === 'waiting') lines.push(`retry in  ${Math.round(Number(st['retryInMs']) / 100) / 10} s`);
+  const c = s.certificate;
+  if (c) {
+    const how = c.source === 'files' ? 'from files' : `ACME, ${c.state ?? '?'}`;
+    lines.push(`cert      ${how}${c.notAfter ? `, valid until ${c.notAfter}` : ''}`);
+    if (c.error) lines.push(`cert error ${c.error}`);
+  }
   return `${lines.join('\n')}\n`;
 }
 

@@ -3,9 +3,11 @@
 // one and not the other fails to compile. docs/config.md documents the same table.
 import {
   checkCidr,
+  checkEmail,
   checkHeaderName,
   checkHost,
   checkHostPort,
+  checkHttpsUrl,
   checkLabel,
   checkOrigin,
   checkPublicPath,
@@ -18,6 +20,9 @@ import {
   bad,
   ok,
 } from './validate.js';
+
+/** tunnel.acme_directory's default: Let's Encrypt's production directory. */
+export const LETS_ENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory';
 
 export type AuthMode = 'token' | 'password' | 'trusted-proxy';
 export type TailscaleMode = 'off' | 'serve' | 'funnel';
@@ -65,6 +70,10 @@ export interface TunnelConfig {
   ca?: string;
   tls_cert?: string;
   tls_key?: string;
+  acme: boolean;
+  acme_directory: string;
+  acme_ca?: string;
+  acme_email?: string;
 }
 
 export interface TailscaleConfig {
@@ -270,6 +279,19 @@ export const CONFIG_FIELDS: { readonly [K in ConfigKey]: FieldSpec<ValueAt<Porth
     doc: "Certificate (PEM) for the desk's name (passthrough mode).",
   },
   'tunnel.tls_key': { kind: 'string', path: true, doc: 'Private key (PEM) for tunnel.tls_cert.' },
+  'tunnel.acme': {
+    kind: 'boolean',
+    default: false,
+    doc: "Obtain the desk's certificate by ACME (HTTP-01 through the relay) when tls_cert is not set; agrees to the CA's terms.",
+  },
+  'tunnel.acme_directory': {
+    kind: 'string',
+    default: LETS_ENCRYPT_DIRECTORY,
+    doc: 'ACME directory URL (https) used when tunnel.acme is on.',
+    check: checkHttpsUrl,
+  },
+  'tunnel.acme_ca': { kind: 'string', path: true, doc: "CA certificate (PEM) to verify the ACME server's HTTPS (private CAs, tests)." },
+  'tunnel.acme_email': { kind: 'string', doc: 'Contact address given to the ACME CA (expiry notices); optional.', check: checkEmail },
   'tailscale.mode': {
     kind: 'string',
     default: 'off',

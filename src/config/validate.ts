@@ -190,6 +190,19 @@ export function checkLabel(v: string): Checked<string> {
   return ok(label);
 }
 
+/** tunnel.acme_directory: an https:// URL (an ACME account and its certificates are never fetched in the clear). */
+export function checkHttpsUrl(v: string): Checked<string> {
+  const url = parseHttpUrl(v);
+  if (typeof url === 'string') return bad(url);
+  if (url.protocol !== 'https:') return bad(`expected an https:// URL, got ${quote(v)}`);
+  return ok(v);
+}
+
+/** tunnel.acme_email: one plain address (the CA sends expiry notices there). */
+export function checkEmail(v: string): Checked<string> {
+  return /^[^\s@:,<>"]+@[a-z0-9.-]+\.[a-z]{2,}$/i.test(v) ? ok(v) : bad(`expected an e-mail address like name@example.com, got ${quote(v)}`);
+}
+
 /** tunnel.relay: host:port, IPv6 in brackets. */
 export function checkHostPort(v: string): Checked<string> {
   const hp = splitHostPort(v);

@@ -3,6 +3,7 @@
 // (desk online at a public-style URL, reached through the relay) without a server.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { LETS_ENCRYPT_DIRECTORY } from '../config/schema.js';
 import type { Gateway } from '../gateway/gateway.js';
 import { startRelay, type Relay } from '../relay/server.js';
 import { openSecretStore } from '../secrets/store.js';
@@ -66,6 +67,8 @@ export async function startDemoTunnel(gateway: Gateway): Promise<DemoTunnel> {
       ca: pki.caFile,
       tls_cert: pki.deskCert,
       tls_key: pki.deskKey,
+      acme: false,
+      acme_directory: LETS_ENCRYPT_DIRECTORY,
     },
     paths: gateway.paths,
     store: openSecretStore(gateway.paths),

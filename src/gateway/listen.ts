@@ -45,7 +45,7 @@ export interface GatewayServer {
  * The hardened node:http server porthole mounts a gateway in: used by listenGateway and,
  * without listening, by the tunnel, which emits visitor connections into it.
  */
-export function createGatewayServer(gateway: Gateway, options: Omit<ListenOptions, 'host' | 'port'> = {}): GatewayServer {
+export function createGatewayServer(gateway: Pick<Gateway, 'handleRequest' | 'handleCheckContinue' | 'handleUpgrade'>, options: Omit<ListenOptions, 'host' | 'port'> = {}): GatewayServer {
   const headersTimeout = options.headersTimeoutMs ?? 10_000;
   const httpOptions = {
     maxHeaderSize: options.maxHeaderSize ?? 16 * 1024,

@@ -3,7 +3,7 @@
 // mode). GET /_porthole/api/tunnel; POST …/tunnel/start {acceptRisk}, …/stop, …/release,
 // …/secret {secret} (the registration secret: stored, never shown; src/gateway/api/tunnel-secret.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { PortholeError } from '../errors.js';
+import { ERROR_CODES, PortholeError } from '../errors.js';
 import type { TunnelManager } from '../tunnel/manager.js';
 import type { RegistrationSecretAccess } from './api/tunnel-secret.js';
 import { readJsonBody } from './json-body.js';
@@ -45,8 +45,22 @@ export async function handleTunnelApi(
       throw err;
     }
   }
-  if (action === 'start') return sendJson(res, 200, t.start({ acceptRisk: body['acceptRisk'] === true }));
+  if (action === 'start') return sendJson(res, 200, asAnswer(() => t.start({ acceptRisk: body['acceptRisk'] === true })));
   if (action === 'stop') return sendJson(res, 200, await t.stop());
   await t.stop();
   return sendJson(res, 200, { released: await t.release() });
+}
+
+/**
+ * The tunnel's settings are the operator's input (no relay, no certificate, a key that does
+ * not match): an error without an HTTP status of its own is answered 400 with its message,
+ * not as an internal error that would hide what to fix.
+ */
+function asAnswer<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    if (err instanceof PortholeError && ERROR_CODES[err.code] === 0) throw new PortholeError(err.code, err.message, { status: 400, cause: err });
+    throw err;
+  }
 }

@@ -17,6 +17,8 @@ export interface StatePaths {
   tokenFile: string;
   /** identity/ — the desk's Ed25519 key. */
   identityDir: string;
+  /** acme/ — 0700: the ACME account key and the tunnel certificates obtained with it (keys 0600). */
+  acmeDir: string;
   devicesFile: string;
   auditLog: string;
   /** run/ — 0700, holds the gateway socket unless the fallback is used. */
@@ -132,6 +134,7 @@ export function statePaths(home: string, options: StatePathsOptions = {}): State
     secretsDir: path.join(root, 'secrets'),
     tokenFile: path.join(root, 'secrets', 'token'),
     identityDir: path.join(root, 'identity'),
+    acmeDir: path.join(root, 'acme'),
     devicesFile: path.join(root, 'devices.json'),
     auditLog: path.join(root, 'audit.log'),
     runDir,

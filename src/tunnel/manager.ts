@@ -11,7 +11,7 @@ import type { StatePaths } from '../secrets/paths.js';
 import { readState, updateState } from '../secrets/state.js';
 import type { SecretStore } from '../secrets/store.js';
 import { appendAudit } from '../util/audit.js';
-import { readSecretFile } from '../util/fs.js';
+import { type CertificateKeeper, type CertificateKeeperOptions, type CertificateStatus, createCertificateKeeper } from './certificate.js';
 import { connectOnce, createTunnelClient, type TunnelClient, type TunnelState } from './client.js';
 import { loadOrCreateIdentity } from './identity.js';
 import { createTunnelIngress, type TunnelIngress } from './ingress.js';
@@ -40,6 +40,8 @@ export interface TunnelManagerOptions {
    * the tunnel now would break an exposure rule (EXPOSURE_CONFLICT, docs/exposure.md).
    */
   guard?: () => void;
+  /** ACME retry timing (tests shorten it). */
+  certificates?: Pick<CertificateKeeperOptions, 'retry'>;
   /** Client tuning (tests shorten these). */
   client?: { backoff?: { baseMs?: number; maxMs?: number; stableMs?: number }; pingIntervalMs?: number; deadAfterMs?: number };
 }
@@ -49,6 +51,8 @@ export interface TunnelStatus {
   relay: string | null;
   consent: boolean;
   state: TunnelState;
+  /** While running: where the desk's certificate comes from and, for ACME, how far it got. */
+  certificate?: CertificateStatus;
 }
 
 export interface TunnelManager {
@@ -78,33 +82,27 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
   const listeners: ((s: TunnelState) => void)[] = [];
   let client: TunnelClient | undefined;
   let ingress: TunnelIngress | undefined;
+  let certificates: CertificateKeeper | undefined;
   let lastState: TunnelState = { state: 'stopped' };
   const audit = (event: string, fields: Record<string, string | number | null> = {}) =>
     appendAudit(o.paths.auditLog, event, { relay: o.config.relay ?? null, ...fields });
 
-  function requireSettings(): { relay: string; certPem: string; keyPem: string; ca: string | undefined } {
+  function requireSettings(): { relay: string; ca: string | undefined } {
     const relay = o.config.relay;
     if (!relay) {
       throw new PortholeError('INVALID_ARGUMENT', 'no relay configured: pass --relay HOST:PORT or set [tunnel] relay');
     }
-    if (!o.config.tls_cert || !o.config.tls_key) {
-      throw new PortholeError(
-        'INVALID_ARGUMENT',
-        'the desk terminates visitors\' TLS (passthrough): set [tunnel] tls_cert and tls_key to a certificate for its tunnel name',
-      );
-    }
-    const keyPem = readSecretFile(o.config.tls_key);
-    if (keyPem === undefined) throw new PortholeError('SECRET_FILE_UNREADABLE', `tunnel TLS key ${o.config.tls_key} does not exist`);
-    return {
-      relay,
-      certPem: readFileSync(o.config.tls_cert, 'utf8'),
-      keyPem,
-      ca: o.config.ca ? readFileSync(o.config.ca, 'utf8') : undefined,
-    };
+    return { relay, ca: o.config.ca ? readFileSync(o.config.ca, 'utf8') : undefined };
   }
 
   function status(): TunnelStatus {
-    return { enabled: client !== undefined, relay: o.config.relay ?? null, consent: hasConsent(o.paths), state: lastState };
+    return {
+      enabled: client !== undefined,
+      relay: o.config.relay ?? null,
+      consent: hasConsent(o.paths),
+      state: lastState,
+      ...(certificates ? { certificate: certificates.status() } : {}),
+    };
   }
 
   return {
@@ -122,8 +120,12 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
       }
       const s = requireSettings();
       const identity = loadOrCreateIdentity(o.paths.identityDir);
-      ingress = createTunnelIngress(o.gateway, { certPem: s.certPem, keyPem: s.keyPem });
-      const ing = ingress;
+      const ing = createTunnelIngress(o.gateway);
+      // Files are read (and ACME settings checked) before anything connects: a bad pair is
+      // an error of `tunnel start`, not a handshake failure each visitor sees later.
+      const certs = createCertificateKeeper({ config: o.config, acmeDir: o.paths.acmeDir, ingress: ing, audit, logger: o.logger, ...o.certificates });
+      ingress = ing;
+      certificates = certs;
       client = createTunnelClient({
         relay: s.relay,
         connectAddress: o.config.connect_address,
@@ -138,7 +140,10 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
       client.on('state', (st: TunnelState) => {
         lastState = st;
         if (st.state === 'online') {
-          o.gateway.addHostName(new URL(st.url).hostname);
+          const hostname = new URL(st.url).hostname;
+          o.gateway.addHostName(hostname);
+          // A terminate-mode relay holds the certificate; passthrough needs the desk's own.
+          if (st.mode === 'passthrough') certs.online(hostname);
           audit('online', { name: st.name, url: st.url, mode: st.mode });
           updateState(o.paths, (x) => {
             x['tunnelEverOnline'] = true;
@@ -155,9 +160,11 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
     async stop() {
       await client?.stop();
       ingress?.close();
+      certificates?.stop();
       if (client) audit('stop');
       client = undefined;
       ingress = undefined;
+      certificates = undefined;
       lastState = { state: 'stopped' };
       for (const l of listeners) l(lastState);
       return status();

@@ -55,7 +55,7 @@ test('defaults with no file, env, flags or state', () => {
   assert.equal(config.auth.session_max, 2592000);
   assert.deepEqual(config.auth.rate_limit, { max_failures: 5, window: 900, ban: 300 });
   assert.equal(config.auth.trusted_proxy.user_header, 'X-Forwarded-User');
-  assert.deepEqual(config.tunnel, { enabled: false, auto_start: false });
+  assert.deepEqual(config.tunnel, { enabled: false, auto_start: false, acme: false, acme_directory: 'https://acme-v02.api.letsencrypt.org/directory' });
   assert.deepEqual(config.tailscale, { mode: 'off', reset_on_exit: false, allow_users: [] });
   assert.deepEqual(config.remote, { transport: 'http' });
   assert.deepEqual(Object.keys(sources).sort(), [...CONFIG_KEYS].sort());

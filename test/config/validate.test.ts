@@ -3,9 +3,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   checkCidr,
+  checkEmail,
   checkHeaderName,
   checkHost,
   checkHostPort,
+  checkHttpsUrl,
   checkLabel,
   checkOrigin,
   checkPublicPath,
@@ -96,4 +98,13 @@ test('host, relay, subdomain, header, ssh target and public paths', () => {
     [['/hooks/github', '/hooks/github'], ['/_portholes-not', '/_portholes-not']],
     ['hooks', '/', '/_porthole/api', '/_porthole', '/_port', '/_PORTHOLE/ui', '/a/../b', '/a//b', '/a?x=1'],
   );
+});
+
+test('ACME directory (https only) and contact address', () => {
+  table(
+    checkHttpsUrl,
+    [['https://acme-v02.api.letsencrypt.org/directory', 'https://acme-v02.api.letsencrypt.org/directory'], ['https://127.0.0.1:14000/dir', 'https://127.0.0.1:14000/dir']],
+    ['http://acme.example/directory', 'acme.example/directory', 'https://user:pw@acme.example/dir', 'ftp://x'],
+  );
+  table(checkEmail, [['ops@example.com', 'ops@example.com']], ['ops', 'ops@example', 'a b@example.com', 'mailto:ops@example.com', '<ops@example.com>']);
 });

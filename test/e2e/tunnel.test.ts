@@ -161,7 +161,7 @@ describe('a desk behind the relay', () => {
     const redirect = await get(`desk.${DOMAIN}`, '/app?x=1');
     assert.equal(redirect.status, 308);
     assert.equal(redirect.location, `https://desk.${DOMAIN}:${relay.event.port}/app?x=1`);
-    // The challenge reaches the desk's gateway (which has no ACME yet, so asks for a credential).
+    // The challenge reaches the desk; a token it is not being validated for is the gateway's, which asks for a credential.
     const acme = await get(`desk.${DOMAIN}`, '/.well-known/acme-challenge/abc');
     assert.equal(acme.status, 401);
     assert.equal(JSON.parse(acme.body).error.code, 'AUTH_REQUIRED');

@@ -17,6 +17,13 @@ function stateText(t: TunnelStatus): string {
   return `Waiting to retry${s.retryInMs ? ` in ${Math.ceil(s.retryInMs / 1000)} s` : ''}${why}`;
 }
 
+function certificateText(c: NonNullable<TunnelStatus['certificate']>): string {
+  const until = c.notAfter ? `, valid until ${new Date(c.notAfter).toLocaleDateString()}` : '';
+  if (c.source === 'files') return `from files${until}`;
+  const state = { waiting: 'waiting for the tunnel name', obtaining: 'being obtained', valid: 'valid', failed: 'failed, retrying' }[c.state ?? 'waiting'];
+  return `ACME: ${state}${until}${c.error ? ` — ${c.error}` : ''}`;
+}
+
 export function PublicTab({ identity }: TabProps) {
   const admin = identity.scope === 'admin';
   const tunnel = useLoad(() => api<TunnelStatus>('/tunnel'));
@@ -60,6 +67,11 @@ export function PublicTab({ identity }: TabProps) {
           {provisioning && <progress aria-label="Provisioning the public URL" />}
           {t.state.state === 'online' && t.state.url && <CopyField label="Public URL" value={t.state.url} testId="tunnel-url" />}
           <p class="hint">Relay: {t.relay ?? 'not set'}</p>
+          {t.certificate && (
+            <p class="hint" data-testid="tunnel-cert">
+              Certificate: {certificateText(t.certificate)}
+            </p>
+          )}
           {admin && (
             <>
               {!t.consent && !running && (
