@@ -36,6 +36,12 @@ export interface SessionStore {
   keyOf(id: string): string;
   /** Whether the session a key names is still live (not refreshed). */
   isLive(key: string): boolean;
+  /**
+   * Counts use of a live session by its key (a request over the control WebSocket it
+   * opened): idle expiry then starts over, as an HTTP request with the cookie does.
+   * Returns whether the session was live.
+   */
+  touch(key: string): boolean;
   delete(id: string): void;
   /**
    * Called with a session's key whenever it ends for any reason: deleted (logout), expired
@@ -122,6 +128,25 @@ export function createSessionStore(options: SessionStoreOptions = {}): SessionSt
     return n;
   }
 
+  /** The live record under key `k`, its last use set to now; an expired one is ended. */
+  function refresh(k: string): SessionRecord | undefined {
+    const r = records.get(k);
+    if (!r) return undefined;
+    const t = now();
+    if (!isLive(r, t)) {
+      end(k);
+      dirty = true;
+      return undefined;
+    }
+    r.lastSeenAt = t;
+    // Re-insert to keep Map order = least recently used first.
+    records.delete(k);
+    records.set(k, r);
+    dirty = true;
+    persist(false);
+    return r;
+  }
+
   return {
     create(credential, scope) {
       const id = randomBytes(32).toString('base64url');
@@ -137,22 +162,10 @@ export function createSessionStore(options: SessionStoreOptions = {}): SessionSt
     },
     lookup(id) {
       if (id.length < 20 || id.length > 100) return undefined;
-      const k = keyOf(id);
-      const r = records.get(k);
-      if (!r) return undefined;
-      const t = now();
-      if (!isLive(r, t)) {
-        end(k);
-        dirty = true;
-        return undefined;
-      }
-      r.lastSeenAt = t;
-      // Re-insert to keep Map order = least recently used first.
-      records.delete(k);
-      records.set(k, r);
-      dirty = true;
-      persist(false);
-      return r;
+      return refresh(keyOf(id));
+    },
+    touch(key) {
+      return refresh(key) !== undefined;
     },
     keyOf,
     isLive(key) {

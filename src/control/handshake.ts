@@ -156,6 +156,7 @@ export function createHandshake(deps: HandshakeDeps): (s: Session, frame: ReqFra
     release(s.ctx.key);
     raiseFrameLimit(s.ws, maxFrame);
     s.method = { clientId: s.clientId, sub: who.sub, cred: who.cred, scope: who.scope, deviceName: p.deviceName };
+    if (who.session !== undefined) s.browserSession = who.session;
     if (who.credential !== undefined) {
       const tracked = new TrackedSession(() => {
         // After the current turn: a token.rotate caller gets its answer before the close.

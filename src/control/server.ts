@@ -32,6 +32,8 @@ export interface ControlOptions {
   isCredentialValid: (credential: string) => boolean;
   /** Whether the browser session a cookie named (its key) is still live. Absent: always. */
   isSessionLive?: (session: string) => boolean;
+  /** Counts a request on a session-authenticated connection as use of that browser session (idle expiry). */
+  touchSession?: (session: string) => void;
   logger: Logger;
   /** Time from upgrade to a valid `connect`. Default 10 s (then close 4008). */
   handshakeTimeoutMs?: number;
@@ -190,6 +192,7 @@ export function createControlPlane(options: ControlOptions): ControlPlane {
       return;
     }
     if (frame?.type !== 'req') return void badFrame(s, undefined);
+    if (s.browserSession !== undefined) options.touchSession?.(s.browserSession);
     void dispatch(s, frame);
   }
 

@@ -20,6 +20,8 @@ export interface Session {
   seq: number;
   inFlight: number;
   tracked: TrackedSession | undefined;
+  /** The browser session (its key) that authenticated this connection, if one did. */
+  browserSession?: string;
 }
 
 /** The tracker's view of a session: destroy() is "your credential was rotated or revoked". */

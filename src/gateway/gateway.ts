@@ -162,6 +162,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     tracker,
     isCredentialValid,
     isSessionLive: (key) => sessions.isLive(key),
+    touchSession: (key) => void sessions.touch(key),
     logger,
     // A device proves itself by signing the challenge with the key it registered when pairing.
     verifyDevice:

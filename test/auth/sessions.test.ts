@@ -268,3 +268,18 @@ test('a memory-only store writes nothing', () => {
   store.flush();
   assert.equal(fs.readdirSync(dir).length, before);
 });
+
+test('touch (by key) counts as use; an expired session is not revived', () => {
+  const c = clock();
+  const store = createSessionStore({ now: c.now, idleMs: HOUR, maxMs: DAY });
+  const { id } = store.create('token:a', 'admin');
+  const key = store.keyOf(id);
+  c.advance(HOUR - 1);
+  assert.equal(store.touch(key), true);
+  c.advance(HOUR - 1);
+  assert.ok(store.lookup(id), 'alive: touched within idleMs');
+  c.advance(HOUR);
+  assert.equal(store.touch(key), false);
+  assert.equal(store.lookup(id), undefined);
+  assert.equal(store.touch('0'.repeat(64)), false, 'unknown key');
+});

@@ -282,3 +282,53 @@ describe('control plane: rotation, heartbeat, Origin', () => {
     assert.equal((await q.closed).code, 4001);
   });
 });
+
+describe('a browser session used only over the control WebSocket', () => {
+  // session_idle is 2 s here; requests come every 400 ms, five times inside the idle window.
+  let g: ControlGateway;
+  before(async () => {
+    g = await startControlGateway({ toml: '[auth]\nsession_idle = 2\n' });
+  });
+  after(() => g.close());
+
+  const signIn = async (): Promise<string> => {
+    const { code } = g.gateway.issueCode();
+    return new Promise<string>((resolve) => {
+      request(`${g.url}/?code=${code}`, (res) => {
+        res.resume();
+        resolve(String(res.headers['set-cookie']?.[0]).split(';')[0]!);
+      }).end();
+    });
+  };
+  const cookieWorks = (cookie: string) =>
+    new Promise<number>((resolve) => {
+      request(`${g.url}/_porthole/api/status`, { headers: { cookie } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      }).end();
+    });
+
+  test('its requests count as use: the session outlives session_idle while they come', async () => {
+    const cookie = await signIn();
+    const p = await rawPeer(g.wsUrl, { headers: { cookie }, origin: g.url });
+    const ch = await challengeOf(p);
+    p.send(connectFrame(ch.nonce, { scheme: 'session' }));
+    assert.equal((await p.next())['ok'], true);
+    for (let i = 0; i < 8; i++) {
+      await delay(400);
+      p.send(JSON.stringify({ type: 'req', id: `h${i}`, method: 'health', params: {} }));
+      const res = await p.next();
+      assert.equal(res['ok'], true, `request ${i} after ${(i + 1) * 400} ms: ${JSON.stringify(res)}`);
+    }
+    // 3.2 s since the cookie was last sent over HTTP, longer than session_idle.
+    assert.equal(await cookieWorks(cookie), 200);
+    p.ws.close();
+  });
+
+  test('without use it still ends after session_idle (control)', async () => {
+    const cookie = await signIn();
+    assert.equal(await cookieWorks(cookie), 200);
+    await delay(2_300);
+    assert.equal(await cookieWorks(cookie), 401);
+  });
+});
