@@ -1,8 +1,13 @@
 // `porthole relay --domain D [--listen H:P] [--cert F --key F] [--store DIR] [--production]`.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createAcmeKeeper } from '../acme/keeper.js';
+import { LETS_ENCRYPT_DIRECTORY } from '../config/schema.js';
+import { checkEmail, checkHttpsUrl } from '../config/validate.js';
 import { PortholeError } from '../errors.js';
 import { startRelay, type Relay, type RelayLimits } from '../relay/server.js';
+import { appendAudit } from '../util/audit.js';
 import { readSecretFile } from '../util/fs.js';
 import { parseHostPort } from '../util/host-port.js';
 import { homePaths, type CliContext } from './context.js';
@@ -17,6 +22,10 @@ export interface RelayFlags {
   production?: boolean;
   secretFile?: string;
   httpListen?: string;
+  acme?: boolean;
+  acmeDirectory?: string;
+  acmeCa?: string;
+  acmeEmail?: string;
   json?: boolean;
   maxDesks?: string;
   maxStreamsPerDesk?: string;
@@ -60,14 +69,41 @@ export function relayLimits(f: RelayFlags): RelayLimits {
 }
 
 
+/** --acme's settings, checked: the flags that cannot go with it are refused, each with why. */
+function acmeSettings(f: RelayFlags): { directoryUrl: string; ca?: string; email?: string } | undefined {
+  if (!f.acme) {
+    for (const [value, flag] of [[f.acmeDirectory, '--acme-directory'], [f.acmeCa, '--acme-ca'], [f.acmeEmail, '--acme-email']] as const) {
+      if (value !== undefined) throw new PortholeError('INVALID_ARGUMENT', `${flag} needs --acme`);
+    }
+    return undefined;
+  }
+  if (f.cert || f.key) throw new PortholeError('INVALID_ARGUMENT', '--acme obtains the certificate itself: leave out --cert and --key');
+  if (f.mode === 'terminate') {
+    throw new PortholeError('INVALID_ARGUMENT', `--acme cannot serve terminate mode: it needs a wildcard certificate for *.${f.domain}, which HTTP-01 cannot issue; use --cert/--key`);
+  }
+  if (!f.httpListen) throw new PortholeError('INVALID_ARGUMENT', '--acme needs --http-listen (port 80 as the CA sees it): the CA validates the relay over plain HTTP');
+  const directoryUrl = f.acmeDirectory ?? LETS_ENCRYPT_DIRECTORY;
+  const url = checkHttpsUrl(directoryUrl);
+  if (url.problem !== undefined) throw new PortholeError('INVALID_ARGUMENT', `--acme-directory: ${url.problem}`);
+  if (f.acmeEmail !== undefined && checkEmail(f.acmeEmail).problem !== undefined) {
+    throw new PortholeError('INVALID_ARGUMENT', `--acme-email: ${checkEmail(f.acmeEmail).problem}`);
+  }
+  return {
+    directoryUrl,
+    ...(f.acmeCa !== undefined ? { ca: readFileSync(f.acmeCa, 'utf8') } : {}),
+    ...(f.acmeEmail !== undefined ? { email: f.acmeEmail } : {}),
+  };
+}
+
 export async function relayCommand(ctx: CliContext, f: RelayFlags): Promise<{ relay: Relay; stop(): Promise<void> }> {
-  if (!f.cert || !f.key) {
-    throw new PortholeError('INVALID_ARGUMENT', `--cert and --key are required: a certificate for the relay's own name (${f.domain})`);
+  const acme = acmeSettings(f);
+  if (!acme && (!f.cert || !f.key)) {
+    throw new PortholeError('INVALID_ARGUMENT', `--cert and --key are required: a certificate for the relay's own name (${f.domain}), or --acme to obtain one`);
   }
   const { host, port } = parseHostPort(f.listen ?? '127.0.0.1:7443', '--listen', true);
   const limits = relayLimits(f);
-  const keyPem = readSecretFile(f.key);
-  if (keyPem === undefined) throw new PortholeError('SECRET_FILE_UNREADABLE', `key file ${f.key} does not exist`);
+  const keyPem = f.key ? readSecretFile(f.key) : undefined;
+  if (f.key && keyPem === undefined) throw new PortholeError('SECRET_FILE_UNREADABLE', `key file ${f.key} does not exist`);
   let secret = ctx.env['PORTHOLE_RELAY_REGISTRATION_SECRET'] || undefined;
   if (f.secretFile) {
     secret = readSecretFile(f.secretFile);
@@ -78,8 +114,7 @@ export async function relayCommand(ctx: CliContext, f: RelayFlags): Promise<{ re
     host,
     port,
     ...(f.httpListen ? { http: parseHostPort(f.httpListen, '--http-listen', true) } : {}),
-    certPem: readFileSync(f.cert, 'utf8'),
-    keyPem,
+    ...(f.cert && keyPem !== undefined ? { certPem: readFileSync(f.cert, 'utf8'), keyPem } : {}),
     registrationSecret: secret,
     production: f.production,
     mode: f.mode === 'terminate' ? 'terminate' : 'passthrough',
@@ -104,9 +139,28 @@ export async function relayCommand(ctx: CliContext, f: RelayFlags): Promise<{ re
   relay.on('desk-offline', (d: { name: string }) => {
     if (f.json) ctx.stdout.write(`${JSON.stringify({ event: 'desk-offline', ...d })}\n`);
   });
+  const paths = homePaths(ctx);
+  const keeper = acme
+    ? createAcmeKeeper({
+        ...acme,
+        acmeDir: paths.acmeDir,
+        challenges: relay.challenges,
+        install: (cert) => {
+          relay.setCertificate(cert);
+          const x = new X509Certificate(cert.certPem);
+          if (f.json) ctx.stdout.write(`${JSON.stringify({ event: 'certificate', name: f.domain, notAfter: new Date(x.validTo).toISOString() })}\n`);
+        },
+        audit: (event, fields) => appendAudit(paths.auditLog, event, fields),
+      })
+    : undefined;
+  if (keeper) {
+    keeper.ensure(f.domain.toLowerCase().replace(/\.$/, ''));
+    ctx.stderr.write(`certificate for ${f.domain}: by ACME from ${acme!.directoryUrl} (desks are refused until it is in place)\n`);
+  }
   return {
     relay,
     async stop() {
+      keeper?.stop();
       await relay.close();
       if (f.json) ctx.stdout.write(`${JSON.stringify({ event: 'stopped' })}\n`);
     },

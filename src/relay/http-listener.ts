@@ -1,6 +1,7 @@
 // The relay's optional plain-HTTP listener: everything is redirected to https, except ACME
 // HTTP-01 challenge paths (RFC 8555 §8.3) for a desk's name, which go to that desk — so a
-// desk can later obtain its own certificate through the relay without the relay holding it.
+// desk can obtain its own certificate through the relay without the relay holding it — and
+// those for the relay's own name, answered here when the relay gets its certificate by ACME.
 import { createServer, type Server, type Socket } from 'node:net';
 import { parseHostHeader } from '../auth/ip.js';
 import { matchDomain } from './names.js';
@@ -11,6 +12,8 @@ export interface HttpListenerOptions {
   domain: string;
   /** Port of the relay's TLS listener, for the redirect. */
   httpsPort: () => number;
+  /** The relay's own key authorization for an HTTP-01 token of its name (ACME for the relay itself), if any. */
+  ownChallenge?(token: string): string | undefined;
   /** Hands an ACME challenge connection (its first bytes included) to the named desk; false if it is offline. */
   toDesk(name: string, socket: Socket, first: Buffer): boolean;
   /** Request head must arrive within this (slowloris). Default 10 s. */
@@ -50,6 +53,12 @@ export function startHttpListener(o: HttpListenerOptions): Promise<Server> {
       const m = host ? matchDomain(host.hostname, o.domain) : undefined;
       if (!m || !target?.startsWith('/')) {
         answer(socket, '400 Bad Request', {}, 'unknown host\n');
+        return;
+      }
+      if (m.kind === 'apex' && method === 'GET' && target.startsWith(ACME_PREFIX)) {
+        const keyAuthorization = o.ownChallenge?.(target.slice(ACME_PREFIX.length));
+        if (keyAuthorization === undefined) answer(socket, '404 Not Found', {}, 'no such challenge\n');
+        else answer(socket, '200 OK', {}, keyAuthorization);
         return;
       }
       if (m.kind === 'sub' && method === 'GET' && target.startsWith(ACME_PREFIX)) {

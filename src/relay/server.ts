@@ -18,6 +18,7 @@ import { relayHandshake } from './desk-handshake.js';
 import { forwardBatched } from './forward.js';
 import { matchDomain } from './names.js';
 import { startHttpListener } from './http-listener.js';
+import type { AcmeChallengeStore } from '../acme/client.js';
 import { openRegistry, type Registry } from './registry.js';
 
 export interface RelayLimits {
@@ -51,9 +52,13 @@ export interface RelayOptions {
    * holds a wildcard certificate, terminates visitors' TLS and can read their traffic.
    */
   mode?: 'passthrough' | 'terminate';
-  /** Certificate for the relay's own name (the apex); in terminate mode it must also cover `*.<domain>`. PEM. */
-  certPem: string;
-  keyPem: string;
+  /**
+   * Certificate for the relay's own name (the apex); in terminate mode it must also cover
+   * `*.<domain>`. PEM. Passthrough only: may be left out and installed later with
+   * setCertificate (ACME); until then desks' handshakes are refused.
+   */
+  certPem?: string;
+  keyPem?: string;
   /** Registration secret. Required unless the relay listens on loopback and is not --production. */
   registrationSecret: string | undefined;
   /** Refuse the dev default secret everywhere. */
@@ -81,6 +86,10 @@ export interface Relay extends EventEmitter {
   readonly httpPort: number | undefined;
   readonly host: string;
   desks(): DeskInfo[];
+  /** Serves the relay's own name with this certificate from the next handshake on. */
+  setCertificate(cert: { certPem: string; keyPem: string }): void;
+  /** HTTP-01 key authorizations for the relay's own name, answered on the plain-HTTP listener. */
+  readonly challenges: AcmeChallengeStore;
   close(): Promise<void>;
 }
 
@@ -126,11 +135,22 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   }
   const secrets = secret === undefined ? [DEV_REGISTRATION_SECRET] : [secret];
   const mode = options.mode ?? 'passthrough';
-  if (mode === 'terminate' && new X509Certificate(options.certPem).checkHost(`desk.${domain}`) === undefined) {
+  if ((options.certPem === undefined) !== (options.keyPem === undefined)) {
+    throw new PortholeError('INVALID_ARGUMENT', 'the relay certificate and its key go together');
+  }
+  if (mode === 'terminate' && options.certPem === undefined) {
+    throw new PortholeError('INVALID_ARGUMENT', `terminate mode needs a certificate that also covers *.${domain} (ACME HTTP-01 cannot issue wildcards)`);
+  }
+  if (mode === 'terminate' && new X509Certificate(options.certPem!).checkHost(`desk.${domain}`) === undefined) {
     throw new PortholeError('INVALID_ARGUMENT', `terminate mode needs a certificate that also covers *.${domain}`);
   }
   const registry: Registry = openRegistry({ dir: options.storeDir });
-  const context: SecureContext = createSecureContext({ cert: options.certPem, key: options.keyPem, minVersion: 'TLSv1.3' });
+  const contextFor = (cert: { certPem: string; keyPem: string }): SecureContext =>
+    createSecureContext({ cert: cert.certPem, key: cert.keyPem, minVersion: 'TLSv1.3' });
+  // Terminate mode always has one (checked above); passthrough may wait for ACME.
+  let context: SecureContext | undefined =
+    options.certPem !== undefined && options.keyPem !== undefined ? contextFor({ certPem: options.certPem, keyPem: options.keyPem }) : undefined;
+  const ownChallenges = new Map<string, string>();
   // The ban table bans on the Nth recorded attempt; N allowed a minute means banning on N+1.
   const registrations = createBanTable({ maxFailures: limits.registrationsPerMinute + 1, windowMs: 60_000, banMs: 60_000 });
   const live = new Map<string, LiveDesk>();
@@ -227,7 +247,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
 
   /** Terminate mode: TLS ends here (the relay can read the traffic); plaintext goes to the desk. */
   function terminateVisitor(socket: Socket, name: string): void {
-    const tls = new TLSSocket(socket, { isServer: true, secureContext: context, ALPNProtocols: ['http/1.1'] });
+    const tls = new TLSSocket(socket, { isServer: true, secureContext: context!, ALPNProtocols: ['http/1.1'] });
     tls.on('error', () => tls.destroy());
     tls.once('secure', () => {
       const desk = live.get(name);
@@ -244,6 +264,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   function acceptDesk(raw: Socket): void {
     const remote = normalizeAddress(raw.remoteAddress) ?? 'unknown';
     const key = clientKey(remote);
+    if (context === undefined) {
+      // No certificate yet (ACME still working): the desk's client retries with back-off.
+      raw.end(tlsAlert(TLS_ALERT.internalError));
+      return;
+    }
     const rate = registrations.recordFailure(key);
     const tls = new TLSSocket(raw, { isServer: true, secureContext: context, ALPNProtocols: [TUNNEL_ALPN] });
     tls.on('error', () => tls.destroy());
@@ -335,6 +360,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         ...options.http,
         domain,
         httpsPort: () => publicPort,
+        ownChallenge: (token) => ownChallenges.get(token),
         toDesk(name, socket, first) {
           const desk = live.get(name);
           return desk !== undefined && splice(desk, socket, socket, false, first);
@@ -348,6 +374,13 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     host: address.address,
     desks: () =>
       [...live.values()].map((d) => ({ name: d.name, since: d.since, streams: d.session.streamCount, remote: d.remote })),
+    setCertificate(cert: { certPem: string; keyPem: string }) {
+      context = contextFor(cert);
+    },
+    challenges: {
+      set: (token: string, keyAuthorization: string) => void ownChallenges.set(token, keyAuthorization),
+      delete: (token: string) => void ownChallenges.delete(token),
+    },
     async close() {
       clearInterval(sweep);
       for (const d of live.values()) d.session.close();

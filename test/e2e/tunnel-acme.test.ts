@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runCli, type Served, startCli, tempHome } from '../helpers/cli.js';
 import { startEchoApp, type EchoApp } from '../helpers/echo-app.js';
-import { type Pebble, pebbleProblem, startPebble } from '../helpers/pebble.js';
+import { freePorts, type Pebble, pebbleProblem, startPebble } from '../helpers/pebble.js';
 import { skipUnless } from '../helpers/peers.js';
 import { DOMAIN, makePki, type TunnelPki, visit } from '../helpers/tunnel.js';
 
@@ -214,5 +214,67 @@ describe('ACME misconfigured or off', () => {
     } finally {
       await desk.stop();
     }
+  });
+});
+
+describe('a relay that gets its own certificate by ACME', { skip: skipUnless('pebble', pebbleProblem()) }, () => {
+  let pebble: Pebble;
+  let relay: Served;
+  let relayHome: string;
+  before(async () => {
+    // The relay starts its order at once, so pebble must know the HTTP-01 port first.
+    const [httpPort] = (await freePorts(1)) as [number];
+    pebble = await startPebble({ httpPort });
+    relayHome = home();
+    const acmeCa = join(relayHome, 'pebble-ca.pem');
+    writeFileSync(acmeCa, pebble.caPem);
+    relay = await startCli(
+      ['relay', '--domain', DOMAIN, '--listen', '127.0.0.1:0', '--http-listen', `127.0.0.1:${httpPort}`, '--acme', '--acme-directory', pebble.directoryUrl, '--acme-ca', acmeCa, '--store', home(), '--json'],
+      { PORTHOLE_HOME: relayHome },
+    );
+  });
+  after(async () => {
+    await relay?.stop();
+    await pebble?.stop();
+  });
+
+  test('the certificate arrives, and a desk trusting only the CA root registers through it', async () => {
+    const cert = await relay.waitForEvent((e) => e['event'] === 'certificate', 60_000);
+    assert.equal(cert['name'], DOMAIN);
+    assert.equal(statSync(join(relayHome, 'acme', `${DOMAIN}.key`)).mode & 0o777, 0o600);
+    const deskHome = home();
+    const rootFile = join(deskHome, 'pebble-root.pem');
+    writeFileSync(rootFile, await pebble.rootPem());
+    const desk = pki.desk('viaacme');
+    writeFileSync(
+      join(deskHome, 'porthole.toml'),
+      ['[tunnel]', `relay = "${DOMAIN}:${relay.event.port}"`, 'connect_address = "127.0.0.1"', 'subdomain = "viaacme"', `ca = "${rootFile}"`, `tls_cert = "${desk.cert}"`, `tls_key = "${desk.key}"`, ''].join('\n'),
+    );
+    const served = await startCli(['serve', '--target', app.url, '--port', '0', '--json', '--no-loopback-exempt'], { PORTHOLE_HOME: deskHome });
+    try {
+      const from = served.lines.length;
+      const ok = await runCli(['tunnel', 'start', '--accept-risk'], { PORTHOLE_HOME: deskHome });
+      assert.equal(ok.code, 0, ok.stderr);
+      await served.waitForEvent(online, 20_000, from);
+      const r = await visit(relay.event.port, 'viaacme', pki.caPem, '/hi', { authorization: `Bearer ${served.event.generatedToken as string}` });
+      assert.equal(r.status, 200);
+    } finally {
+      await served.stop();
+    }
+  });
+});
+
+describe('relay --acme refuses what it cannot do', () => {
+  const refused = async (args: string[], pattern: RegExp) => {
+    const r = await runCli(['relay', '--domain', DOMAIN, '--listen', '127.0.0.1:0', ...args], { PORTHOLE_HOME: home() });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, pattern);
+  };
+  test('terminate mode, a missing --http-listen, --cert with --acme, an http directory, --acme-email alone', async () => {
+    await refused(['--acme', '--http-listen', '127.0.0.1:0', '--mode', 'terminate'], /wildcard/);
+    await refused(['--acme'], /--http-listen/);
+    await refused(['--acme', '--http-listen', '127.0.0.1:0', '--cert', pki.relayCert, '--key', pki.relayKey], /leave out --cert/);
+    await refused(['--acme', '--http-listen', '127.0.0.1:0', '--acme-directory', 'http://127.0.0.1:1/dir'], /https/);
+    await refused(['--cert', pki.relayCert, '--key', pki.relayKey, '--acme-email', 'ops@example.test'], /needs --acme/);
   });
 });

@@ -134,7 +134,7 @@ async function startOnce(opts: PebbleOptions): Promise<Pebble> {
 }
 
 /** Ports the kernel just handed out on 127.0.0.1, released again for a child to bind. */
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: count }, async () => {
       const s = net.createServer();
