@@ -80,6 +80,7 @@ describe('statePaths', () => {
       secretsDir: '/h/secrets',
       tokenFile: '/h/secrets/token',
       identityDir: '/h/identity',
+    acmeDir: '/h/acme',
       devicesFile: '/h/devices.json',
       auditLog: '/h/audit.log',
       runDir: '/h/run',
