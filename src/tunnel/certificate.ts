@@ -23,6 +23,8 @@ export interface CertificateKeeper {
 
 export interface CertificateKeeperOptions {
   config: TunnelConfig;
+  /** The relay's name (host of [tunnel] relay): the desk's name must be one label under it. */
+  relayHost: string;
   acmeDir: string;
   ingress: TunnelIngress;
   audit(event: string, fields: Record<string, string | number | null>): void;
@@ -69,6 +71,25 @@ export function createCertificateKeeper(o: CertificateKeeperOptions): Certificat
     ...(o.logger ? { logger: o.logger } : {}),
     ...(o.retry ? { retry: o.retry } : {}),
   });
-  return { online: keeper.ensure, status: keeper.status, stop: keeper.stop };
+  const relayHost = o.relayHost.toLowerCase().replace(/\.$/, '');
+  let refused: AcmeCertificateStatus | undefined;
+  return {
+    online(name) {
+      // The relay says which name the desk has; a certificate is asked only for one label
+      // under the relay's own name, so a hostile relay cannot point the desk's ACME account
+      // (and its rate limits) at names of its choosing.
+      const label = name.endsWith(`.${relayHost}`) ? name.slice(0, -relayHost.length - 1) : '';
+      if (!/^[a-z0-9-]{1,63}$/.test(label)) {
+        refused = { source: 'acme', state: 'failed', name, error: `the relay named this desk ${name}, which is not one label under ${relayHost}: no certificate is requested for it` };
+        o.audit('acme refused', { name, reason: 'NOT_UNDER_RELAY_DOMAIN' });
+        o.logger?.log('warn', 'tunnel certificate: the relay named this desk outside its own domain; no ACME order', { name, relay: relayHost });
+        return;
+      }
+      refused = undefined;
+      keeper.ensure(name);
+    },
+    status: () => refused ?? keeper.status(),
+    stop: keeper.stop,
+  };
 }
 

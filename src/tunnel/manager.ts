@@ -73,6 +73,11 @@ export function registrationSecret(env: Record<string, string | undefined>, stor
   return env['PORTHOLE_TUNNEL_REGISTRATION_SECRET'] || store.get(SECRET_STORE_KEY) || DEV_REGISTRATION_SECRET;
 }
 
+/** The host part of `host:port` / `[v6]:port` (config validated it). */
+function relayHostOf(relay: string): string {
+  return relay.startsWith('[') ? relay.slice(1, relay.indexOf(']')) : relay.slice(0, relay.lastIndexOf(':'));
+}
+
 function hasConsent(paths: StatePaths): boolean {
   const c = readState(paths)['tunnelConsent'] as { version?: number } | undefined;
   return c?.version === CONSENT_VERSION;
@@ -123,7 +128,7 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
       const ing = createTunnelIngress(o.gateway);
       // Files are read (and ACME settings checked) before anything connects: a bad pair is
       // an error of `tunnel start`, not a handshake failure each visitor sees later.
-      const certs = createCertificateKeeper({ config: o.config, acmeDir: o.paths.acmeDir, ingress: ing, audit, logger: o.logger, ...o.certificates });
+      const certs = createCertificateKeeper({ config: o.config, relayHost: relayHostOf(s.relay), acmeDir: o.paths.acmeDir, ingress: ing, audit, logger: o.logger, ...o.certificates });
       ingress = ing;
       certificates = certs;
       client = createTunnelClient({
