@@ -5,6 +5,7 @@ import { configCheckCommand } from './config-check.js';
 import { callCommand } from './call.js';
 import { reportError, type CliContext } from './context.js';
 import { demoCommand } from './demo.js';
+import { doctorCommand } from './doctor.js';
 import { serveCommand } from './serve.js';
 import { pairCommand, statusCommand } from './status.js';
 import { devicesApprove, devicesList, devicesRevoke } from './devices.js';
@@ -186,6 +187,13 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
     .option('--json', 'print as JSON')
     .option('--config <file>', 'config file (default $PORTHOLE_HOME/porthole.toml)')
     .action((o) => done(configCheckCommand(ctx, o)));
+
+  program
+    .command('doctor')
+    .description('check the state directory, config, token, gateway, port, target, certificates and relay; exit 1 if any check fails')
+    .option('--json', 'print as JSON')
+    .option('--config <file>', 'config file (default $PORTHOLE_HOME/porthole.toml)')
+    .action(async (o) => done(await doctorCommand(ctx, o)));
 
   program
     .command('relay')
