@@ -6,40 +6,23 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runCli, type Served, startCli, tempHome } from '../helpers/cli.js';
-import { startEchoApp, type EchoApp } from '../helpers/echo-app.js';
+import { runCli, type Served, startCli } from '../helpers/cli.js';
 import { createCertificate } from '../../src/tls/x509.js';
-import { DOMAIN, makePki, type TunnelPki } from '../helpers/tunnel.js';
+import { DOMAIN, tunnelFixture } from '../helpers/tunnel.js';
 
 type Check = { id: string; status: string; summary: string; fix?: string };
 
-let app: EchoApp;
-let pki: TunnelPki;
-const homes: { cleanup(): void }[] = [];
-function home(): string {
-  const h = tempHome();
-  homes.push(h);
-  return h.home;
-}
+const fx = tunnelFixture();
+const home = fx.home;
 
 async function doctor(dir: string, env: Record<string, string> = {}): Promise<{ code: number; ok: boolean; checks: Check[]; text: string }> {
   const json = await runCli(['doctor', '--json'], { PORTHOLE_HOME: dir, ...env });
   const text = await runCli(['doctor'], { PORTHOLE_HOME: dir, ...env });
   assert.equal(json.code, text.code, 'the same verdict with and without --json');
   const parsed = JSON.parse(json.stdout) as { ok: boolean; checks: Check[] };
-  return { code: json.code, ok: parsed.ok, checks: parsed.checks, text: text.stdout };
+  return { code: json.code ?? -1, ok: parsed.ok, checks: parsed.checks, text: text.stdout };
 }
 const find = (checks: Check[], id: string) => checks.filter((c) => c.id === id);
-
-before(async () => {
-  app = await startEchoApp();
-  pki = makePki();
-});
-after(async () => {
-  await app.close();
-  pki.cleanup();
-  for (const h of homes) h.cleanup();
-});
 
 test('a fresh home: nothing fails; no token yet and no gateway are information, not errors', async () => {
   const r = await doctor(home());
@@ -56,14 +39,14 @@ describe('a running gateway with a target and a relay', () => {
   let deskHome: string;
   before(async () => {
     relay = await startCli(
-      ['relay', '--domain', DOMAIN, '--listen', '127.0.0.1:0', '--cert', pki.relayCert, '--key', pki.relayKey, '--store', home(), '--json'],
+      ['relay', '--domain', DOMAIN, '--listen', '127.0.0.1:0', '--cert', fx.pki.relayCert, '--key', fx.pki.relayKey, '--store', home(), '--json'],
       { PORTHOLE_HOME: home() },
     );
     deskHome = home();
-    const c = pki.desk('doc');
+    const c = fx.pki.desk('doc');
     writeFileSync(
       join(deskHome, 'porthole.toml'),
-      ['[gateway]', `target = "${app.url}"`, '', '[tunnel]', `relay = "${DOMAIN}:${relay.event.port}"`, 'connect_address = "127.0.0.1"', `ca = "${pki.caFile}"`, `tls_cert = "${c.cert}"`, `tls_key = "${c.key}"`, ''].join('\n'),
+      ['[gateway]', `target = "${fx.app.url}"`, '', '[tunnel]', `relay = "${DOMAIN}:${relay.event.port}"`, 'connect_address = "127.0.0.1"', `ca = "${fx.pki.caFile}"`, `tls_cert = "${c.cert}"`, `tls_key = "${c.key}"`, ''].join('\n'),
     );
     desk = await startCli(['serve', '--port', '0', '--json'], { PORTHOLE_HOME: deskHome });
   });

@@ -8,28 +8,20 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runCli, type Served, startCli, tempHome } from '../helpers/cli.js';
-import { startEchoApp, type EchoApp } from '../helpers/echo-app.js';
+import { runCli, type Served, startCli } from '../helpers/cli.js';
 import { freePorts, type Pebble, pebbleProblem, startPebble } from '../helpers/pebble.js';
 import { skipUnless } from '../helpers/peers.js';
-import { DOMAIN, makePki, type TunnelPki, visit } from '../helpers/tunnel.js';
+import { DOMAIN, tunnelFixture, visit } from '../helpers/tunnel.js';
 
-let pki: TunnelPki;
-let app: EchoApp;
-const homes: { cleanup(): void }[] = [];
-
-function home(): string {
-  const h = tempHome();
-  homes.push(h);
-  return h.home;
-}
+const fx = tunnelFixture();
+const home = fx.home;
 
 const online = (e: Record<string, unknown>) => e['event'] === 'tunnel' && e['state'] === 'online';
 
 function deskToml(dir: string, relayPort: number, name: string, acme: string[]): void {
   writeFileSync(
     join(dir, 'porthole.toml'),
-    ['[tunnel]', `relay = "${DOMAIN}:${relayPort}"`, 'connect_address = "127.0.0.1"', `subdomain = "${name}"`, `ca = "${pki.caFile}"`, ...acme, ''].join('\n'),
+    ['[tunnel]', `relay = "${DOMAIN}:${relayPort}"`, 'connect_address = "127.0.0.1"', `subdomain = "${name}"`, `ca = "${fx.pki.caFile}"`, ...acme, ''].join('\n'),
   );
 }
 
@@ -57,16 +49,6 @@ function auditEvents(dir: string): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-before(async () => {
-  pki = makePki();
-  app = await startEchoApp();
-});
-after(async () => {
-  await app.close();
-  pki.cleanup();
-  for (const h of homes) h.cleanup();
-});
-
 describe('a desk that gets its certificate by ACME through the relay', { skip: skipUnless('pebble', pebbleProblem()) }, () => {
   let relay: Served;
   let pebble: Pebble;
@@ -78,7 +60,7 @@ describe('a desk that gets its certificate by ACME through the relay', { skip: s
 
   before(async () => {
     relay = await startCli(
-      ['relay', '--domain', DOMAIN, '--listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--cert', pki.relayCert, '--key', pki.relayKey, '--store', home(), '--json'],
+      ['relay', '--domain', DOMAIN, '--listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--cert', fx.pki.relayCert, '--key', fx.pki.relayKey, '--store', home(), '--json'],
       { PORTHOLE_HOME: home() },
     );
     pebble = await startPebble({ httpPort: relay.event['httpPort'] as number });
@@ -86,7 +68,7 @@ describe('a desk that gets its certificate by ACME through the relay', { skip: s
     const acmeCa = join(deskHome, 'pebble-ca.pem');
     writeFileSync(acmeCa, pebble.caPem);
     deskToml(deskHome, relay.event.port, name, ['acme = true', `acme_directory = "${pebble.directoryUrl}"`, `acme_ca = "${acmeCa}"`, 'acme_email = "ops@example.test"']);
-    desk = await startCli(['serve', '--target', app.url, '--port', '0', '--json', '--no-loopback-exempt'], { PORTHOLE_HOME: deskHome });
+    desk = await startCli(['serve', '--target', fx.app.url, '--port', '0', '--json', '--no-loopback-exempt'], { PORTHOLE_HOME: deskHome });
     token = desk.event.generatedToken as string;
   });
   after(async () => {
@@ -112,7 +94,7 @@ describe('a desk that gets its certificate by ACME through the relay', { skip: s
     assert.equal(r.status, 200);
     assert.equal(JSON.parse(r.body.toString()).headers['x-porthole-ingress'], 'tunnel');
     // The test CA that signed the relay's certificate does not vouch for the desk: pebble does.
-    await assert.rejects(visit(relay.event.port, name, pki.caPem, '/hello'));
+    await assert.rejects(visit(relay.event.port, name, fx.pki.caPem, '/hello'));
   });
 
   test('keys are private files in acme/; the audit log records the issuance without secrets', () => {
@@ -146,7 +128,7 @@ describe('a desk that gets its certificate by ACME through the relay', { skip: s
   test('after a restart the stored certificate is served again, no new order', async () => {
     const crt = readFileSync(join(deskHome, 'acme', `${host}.crt`), 'utf8');
     await desk.stop();
-    desk = await startCli(['serve', '--target', app.url, '--port', '0', '--json', '--no-loopback-exempt'], { PORTHOLE_HOME: deskHome });
+    desk = await startCli(['serve', '--target', fx.app.url, '--port', '0', '--json', '--no-loopback-exempt'], { PORTHOLE_HOME: deskHome });
     const from = desk.lines.length;
     const ok = await runCli(['tunnel', 'start', '--json'], { PORTHOLE_HOME: deskHome });
     assert.equal(ok.code, 0, ok.stderr);
@@ -162,13 +144,13 @@ describe('a desk that gets its certificate by ACME through the relay', { skip: s
 describe('ACME misconfigured or off', () => {
   test('an unreachable ACME server: the certificate is "failed", retried, and the local API keeps serving', async () => {
     const relay = await startCli(
-      ['relay', '--domain', DOMAIN, '--listen', '127.0.0.1:0', '--cert', pki.relayCert, '--key', pki.relayKey, '--store', home(), '--json'],
+      ['relay', '--domain', DOMAIN, '--listen', '127.0.0.1:0', '--cert', fx.pki.relayCert, '--key', fx.pki.relayKey, '--store', home(), '--json'],
       { PORTHOLE_HOME: home() },
     );
     const dir = home();
     // Port 9 on loopback (discard): nothing listens there in the test environment.
     deskToml(dir, relay.event.port, 'acmefail', ['acme = true', 'acme_directory = "https://127.0.0.1:9/dir"']);
-    const desk = await startCli(['serve', '--target', app.url, '--port', '0', '--json', '--no-loopback-exempt'], { PORTHOLE_HOME: dir });
+    const desk = await startCli(['serve', '--target', fx.app.url, '--port', '0', '--json', '--no-loopback-exempt'], { PORTHOLE_HOME: dir });
     try {
       const ok = await runCli(['tunnel', 'start', '--accept-risk'], { PORTHOLE_HOME: dir });
       assert.equal(ok.code, 0, ok.stderr);
@@ -190,7 +172,7 @@ describe('ACME misconfigured or off', () => {
   test('neither files nor ACME: `tunnel start` says how to get a certificate', async () => {
     const dir = home();
     deskToml(dir, 4433, 'nocert', []);
-    const desk = await startCli(['serve', '--target', app.url, '--port', '0', '--json'], { PORTHOLE_HOME: dir });
+    const desk = await startCli(['serve', '--target', fx.app.url, '--port', '0', '--json'], { PORTHOLE_HOME: dir });
     try {
       const r = await runCli(['tunnel', 'start', '--accept-risk'], { PORTHOLE_HOME: dir });
       assert.notEqual(r.code, 0);
@@ -203,10 +185,10 @@ describe('ACME misconfigured or off', () => {
 
   test('a certificate file whose key does not match is refused at `tunnel start`', async () => {
     const dir = home();
-    const a = pki.desk('mismatch');
-    const b = pki.desk('other');
+    const a = fx.pki.desk('mismatch');
+    const b = fx.pki.desk('other');
     deskToml(dir, 4433, 'mismatch', [`tls_cert = "${a.cert}"`, `tls_key = "${b.key}"`]);
-    const desk = await startCli(['serve', '--target', app.url, '--port', '0', '--json'], { PORTHOLE_HOME: dir });
+    const desk = await startCli(['serve', '--target', fx.app.url, '--port', '0', '--json'], { PORTHOLE_HOME: dir });
     try {
       const r = await runCli(['tunnel', 'start', '--accept-risk'], { PORTHOLE_HOME: dir });
       assert.notEqual(r.code, 0);
@@ -245,18 +227,18 @@ describe('a relay that gets its own certificate by ACME', { skip: skipUnless('pe
     const deskHome = home();
     const rootFile = join(deskHome, 'pebble-root.pem');
     writeFileSync(rootFile, await pebble.rootPem());
-    const desk = pki.desk('viaacme');
+    const desk = fx.pki.desk('viaacme');
     writeFileSync(
       join(deskHome, 'porthole.toml'),
       ['[tunnel]', `relay = "${DOMAIN}:${relay.event.port}"`, 'connect_address = "127.0.0.1"', 'subdomain = "viaacme"', `ca = "${rootFile}"`, `tls_cert = "${desk.cert}"`, `tls_key = "${desk.key}"`, ''].join('\n'),
     );
-    const served = await startCli(['serve', '--target', app.url, '--port', '0', '--json', '--no-loopback-exempt'], { PORTHOLE_HOME: deskHome });
+    const served = await startCli(['serve', '--target', fx.app.url, '--port', '0', '--json', '--no-loopback-exempt'], { PORTHOLE_HOME: deskHome });
     try {
       const from = served.lines.length;
       const ok = await runCli(['tunnel', 'start', '--accept-risk'], { PORTHOLE_HOME: deskHome });
       assert.equal(ok.code, 0, ok.stderr);
       await served.waitForEvent(online, 20_000, from);
-      const r = await visit(relay.event.port, 'viaacme', pki.caPem, '/hi', { authorization: `Bearer ${served.event.generatedToken as string}` });
+      const r = await visit(relay.event.port, 'viaacme', fx.pki.caPem, '/hi', { authorization: `Bearer ${served.event.generatedToken as string}` });
       assert.equal(r.status, 200);
     } finally {
       await served.stop();
@@ -273,8 +255,8 @@ describe('relay --acme refuses what it cannot do', () => {
   test('terminate mode, a missing --http-listen, --cert with --acme, an http directory, --acme-email alone', async () => {
     await refused(['--acme', '--http-listen', '127.0.0.1:0', '--mode', 'terminate'], /wildcard/);
     await refused(['--acme'], /--http-listen/);
-    await refused(['--acme', '--http-listen', '127.0.0.1:0', '--cert', pki.relayCert, '--key', pki.relayKey], /leave out --cert/);
+    await refused(['--acme', '--http-listen', '127.0.0.1:0', '--cert', fx.pki.relayCert, '--key', fx.pki.relayKey], /leave out --cert/);
     await refused(['--acme', '--http-listen', '127.0.0.1:0', '--acme-directory', 'http://127.0.0.1:1/dir'], /https/);
-    await refused(['--cert', pki.relayCert, '--key', pki.relayKey, '--acme-email', 'ops@example.test'], /needs --acme/);
+    await refused(['--cert', fx.pki.relayCert, '--key', fx.pki.relayKey, '--acme-email', 'ops@example.test'], /needs --acme/);
   });
 });

@@ -5,7 +5,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { createCertificate } from '../../src/tls/x509.js';
+import { startEchoApp, type EchoApp } from './echo-app.js';
+import { tempHome } from './cli.js';
 
 export const DOMAIN = 'tunnel.example.test';
 
@@ -107,4 +110,34 @@ export function writeDeskConfig(pki: TunnelPki, dir: string, relayPort: number, 
       '',
     ].join('\n'),
   );
+}
+
+export interface TunnelFixture {
+  /** Set in the file's `before` hook. */
+  pki: TunnelPki;
+  app: EchoApp;
+  /** A fresh temporary PORTHOLE_HOME, removed after the file. */
+  home(): string;
+}
+
+/** Registers the setup most tunnel e2e files share: a test PKI, the echo app, temp homes — all gone after the file. */
+export function tunnelFixture(): TunnelFixture {
+  const homes: { cleanup(): void }[] = [];
+  const fx = {
+    home() {
+      const h = tempHome();
+      homes.push(h);
+      return h.home;
+    },
+  } as TunnelFixture;
+  before(async () => {
+    fx.pki = makePki();
+    fx.app = await startEchoApp();
+  });
+  after(async () => {
+    await fx.app?.close();
+    fx.pki?.cleanup();
+    for (const h of homes) h.cleanup();
+  });
+  return fx;
 }
