@@ -6,11 +6,11 @@
 // request has a time-out, the whole issuance has a deadline, and the issued leaf must name
 // the requested host and certify the caller's key before it is returned.
 import { createPublicKey, generateKeyPairSync, type KeyObject, X509Certificate } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { setTimeout as delay } from 'node:timers/promises';
 import { PortholeError } from '../errors.js';
 import { checkAcmeName, createCsr } from './csr.js';
+import { type HttpResponse, httpsRequest } from './http.js';
 import { type AccountKey, keyAuthorization, loadAccountKey, loadEcKey, signJws } from './jws.js';
 
 export interface AcmeChallengeStore {
@@ -48,7 +48,6 @@ export interface IssuedCert {
 const DEFAULT_TIMEOUT_MS = 120_000;
 /** One HTTP exchange with the CA; the issuance deadline may cut it shorter. */
 const REQUEST_TIMEOUT_MS = 30_000;
-const MAX_BODY_BYTES = 1024 * 1024;
 /**
  * badNonce is retryable (RFC 8555 §6.5). Each retry costs one round trip, and a CA that
  * rejects many nonces (pebble's PEBBLE_WFE_NONCEREJECT) must not fail an issuance by luck;
@@ -110,12 +109,6 @@ interface Authorization {
   status: string;
   identifier?: { type?: string; value?: string };
   challenges: Challenge[];
-}
-
-interface HttpResponse {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
 }
 
 interface Settings {
@@ -320,40 +313,6 @@ class Session {
     if (err instanceof PortholeError) return err;
     return acmeFailed(this.step, err instanceof Error ? err.message : String(err), err);
   }
-}
-
-/** One HTTPS exchange, no redirects followed, the body cut off past MAX_BODY_BYTES. */
-function httpsRequest(
-  agent: https.Agent,
-  url: URL,
-  method: string,
-  headers: Record<string, string>,
-  body: string | undefined,
-  signal: AbortSignal,
-): Promise<HttpResponse> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(url, { method, agent, headers, signal }, (res) => {
-      const declared = Number(res.headers['content-length']);
-      if (declared > MAX_BODY_BYTES) {
-        req.destroy(new Error(`response body over ${MAX_BODY_BYTES} bytes`));
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > MAX_BODY_BYTES) req.destroy(new Error(`response body over ${MAX_BODY_BYTES} bytes`));
-        else chunks.push(chunk);
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-      res.on('close', () => {
-        if (!res.complete) reject(new Error('the connection closed mid-response'));
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
 }
 
 function pollDelay(retryAfter: string | undefined, round: number): number {
