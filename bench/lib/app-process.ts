@@ -4,6 +4,8 @@
 //
 // Inputs come from the environment, never argv (the bearer is a secret):
 //   BENCH_APP_MODE   bare | embedded
+//   BENCH_APP_FRAMEWORK  node (default: the raw handler) | express (the same routes in an
+//                    Express 5 app: what a typical embedding app costs per request)
 //   BENCH_BEARER     the gateway token (embedded)
 //   BENCH_STATE_DIR  porthole's state directory (embedded)
 //   BENCH_PORTHOLE_MODULE  porthole's entry module (embedded; default this checkout's src/index.ts),
@@ -11,10 +13,13 @@
 import http, { type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
-import { appHandler } from './app.js';
+import { appHandler, HELLO } from './app.js';
 
 const mode = process.env['BENCH_APP_MODE'];
-let listener: RequestListener = appHandler;
+const framework = process.env['BENCH_APP_FRAMEWORK'] ?? 'node';
+if (framework !== 'node' && framework !== 'express') throw new Error(`BENCH_APP_FRAMEWORK must be node or express, not ${framework}`);
+const app: RequestListener = framework === 'express' ? await expressApp() : appHandler;
+let listener: RequestListener = app;
 let close = async (): Promise<void> => {};
 
 if (mode === 'embedded') {
@@ -27,7 +32,7 @@ if (mode === 'embedded') {
   );
   const gateway = porthole.createGateway({
     stateDir,
-    app: appHandler,
+    app,
     token,
     settings: { host: '127.0.0.1', loopbackExempt: false },
   });
@@ -50,3 +55,14 @@ const stop = (): void => {
 };
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);
+
+/** The bench app's two routes as an Express 5 app would write them. */
+async function expressApp(): Promise<RequestListener> {
+  const { default: express } = await import('express');
+  const e = express();
+  e.get('/stream', (req, res) => appHandler(req, res));
+  e.use((_req, res) => {
+    res.type('text/plain').send(HELLO);
+  });
+  return e as unknown as RequestListener;
+}

@@ -3,7 +3,7 @@
 // PASS/MISS. A report, never a test: a MISS does not change the exit code.
 import type { WrkResult } from './wrk.js';
 
-export type TargetId = 'direct' | 'sidecar' | 'sidecar-b' | 'nginx' | 'caddy' | 'embedded';
+export type TargetId = 'direct' | 'sidecar' | 'sidecar-b' | 'nginx' | 'caddy' | 'embedded' | 'express' | 'embedded-express';
 
 export const TARGET_LABELS: Record<TargetId, string> = {
   direct: 'direct (bare app)',
@@ -12,6 +12,8 @@ export const TARGET_LABELS: Record<TargetId, string> = {
   nginx: 'nginx (plain proxy)',
   caddy: 'Caddy (plain proxy)',
   embedded: 'embedded createGateway (auth on)',
+  express: 'Express 5 app, bare',
+  'embedded-express': 'Express 5 app in createGateway',
 };
 
 export interface Sample {
@@ -187,6 +189,18 @@ export function goals(rows: Row[]): Goal[] {
       `${rps(embedded?.rps50 ?? Number.NaN)} vs ${rps(direct?.rps50 ?? Number.NaN)} (${ratio(embedded?.rps50 ?? Number.NaN, direct?.rps50)}; @1: ${ratio(embedded?.rps1 ?? Number.NaN, direct?.rps1)})`,
     ),
   });
+  const express = get('express');
+  const embeddedExpress = get('embedded-express');
+  if (express && embeddedExpress) {
+    // Not the issue's goal (that one is against the raw handler above): what a typical embedding app keeps.
+    out.push({
+      text: '(for information) embedded gateway in front of an Express app keeps ≥ 95% of bare Express (@50)',
+      ...judge(
+        embeddedExpress.rps50 >= 0.95 * express.rps50,
+        `${rps(embeddedExpress.rps50)} vs ${rps(express.rps50)} (${ratio(embeddedExpress.rps50, express.rps50)}; @1: ${ratio(embeddedExpress.rps1, express.rps1)})`,
+      ),
+    });
+  }
   return out;
 }
 

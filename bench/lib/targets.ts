@@ -1,4 +1,4 @@
-// Starts the five benchmark targets and checks each answers as expected before any load:
+// Starts the benchmark targets and checks each answers as expected before any load:
 // the bare app, the sidecar (`porthole serve`, auth on, no loopback exemption), nginx,
 // Caddy, and the embedded gateway. Porthole targets must also refuse a request without
 // the bearer, which proves every measured request really authenticated.
@@ -40,6 +40,8 @@ export async function startTargets(ctx: StartContext, wanted: readonly TargetId[
     else if (id === 'sidecar-b') port = await startSidecar(ctx, app, ctx.portholeBinB, 'sidecar-b');
     else if (id === 'nginx') port = (await startNginx(ctx.procs, ctx.dir, app)).port;
     else if (id === 'caddy') port = (await startCaddy(ctx.procs, ctx.dir, app)).port;
+    else if (id === 'express') port = await startApp(ctx, 'bare', 'express');
+    else if (id === 'embedded-express') port = await startApp(ctx, 'embedded', 'express');
     else port = await startApp(ctx, 'embedded');
     await verify(id, port, ctx.bearer);
     out.push({ id, port });
@@ -48,11 +50,11 @@ export async function startTargets(ctx: StartContext, wanted: readonly TargetId[
 }
 
 /** The app in its own process, alone or behind createGateway (run through tsx, as an embedding app would be). */
-async function startApp(ctx: StartContext, mode: 'bare' | 'embedded'): Promise<number> {
-  const stateDir = join(ctx.dir, 'embedded-state');
+async function startApp(ctx: StartContext, mode: 'bare' | 'embedded', framework: 'node' | 'express' = 'node'): Promise<number> {
+  const stateDir = join(ctx.dir, `embedded-${framework}-state`);
   mkdirSync(stateDir, { recursive: true });
   const proc = ctx.procs.spawn(
-    mode === 'bare' ? 'app' : 'embedded',
+    `${mode === 'bare' ? 'app' : 'embedded'}${framework === 'express' ? '-express' : ''}`,
     process.execPath,
     ['--import', 'tsx', join(ROOT, 'bench/lib/app-process.ts')],
     {
@@ -60,6 +62,7 @@ async function startApp(ctx: StartContext, mode: 'bare' | 'embedded'): Promise<n
       env: {
         ...childEnv(),
         BENCH_APP_MODE: mode,
+        BENCH_APP_FRAMEWORK: framework,
         BENCH_BEARER: ctx.bearer,
         BENCH_STATE_DIR: stateDir,
         BENCH_APP_WORK_US: String(ctx.appWorkUs),
@@ -118,7 +121,7 @@ async function verify(id: TargetId, port: number, bearer: string): Promise<void>
   if (small.status !== 200 || small.body.length !== 100_000) {
     throw new Error(`${id}: GET /stream answered ${small.status} with ${small.body.length} bytes`);
   }
-  if (id === 'sidecar' || id === 'sidecar-b' || id === 'embedded') {
+  if (id === 'sidecar' || id === 'sidecar-b' || id === 'embedded' || id === 'embedded-express') {
     const anon = await get(port, '/', undefined);
     if (anon.status !== 401) throw new Error(`${id}: auth is not on (GET / without the bearer answered ${anon.status})`);
   }
