@@ -48,6 +48,8 @@ export interface AcmeKeeperOptions {
   logger?: Logger;
   /** Retry after a failed issuance: first delay and cap (tests shorten them). */
   retry?: { baseMs?: number; maxMs?: number };
+  /** Called after each change of status (obtaining, valid, failed). */
+  onChange?(status: AcmeCertificateStatus): void;
 }
 
 const RETRY_BASE_MS = 60_000;
@@ -79,6 +81,7 @@ export function createAcmeKeeper(o: AcmeKeeperOptions): AcmeKeeper {
     const renewAt = renewalTime(x);
     served = { name, renewAt };
     status = { source: 'acme', state: 'valid', name, notAfter: new Date(x.validTo).toISOString() };
+    o.onChange?.(status);
     arm(renewAt, name);
   };
 
@@ -100,6 +103,7 @@ export function createAcmeKeeper(o: AcmeKeeperOptions): AcmeKeeper {
     running = controller;
     const keepServing = status.state === 'valid' ? status : undefined;
     status = { source: 'acme', state: 'obtaining', name, ...(keepServing?.notAfter ? { notAfter: keepServing.notAfter } : {}) };
+    o.onChange?.(status);
     o.logger?.log('info', 'certificate: requesting one by ACME', { name, directory: o.directoryUrl });
     try {
       ensureDir(acmeDir, 0o700);
@@ -130,6 +134,7 @@ export function createAcmeKeeper(o: AcmeKeeperOptions): AcmeKeeper {
       const message = (err as Error).message;
       const delay = Math.min(retryMax, retryBase * 2 ** Math.min(failures - 1, 20));
       status = { source: 'acme', state: 'failed', name, error: message, ...(keepServing?.notAfter ? { notAfter: keepServing.notAfter } : {}) };
+      o.onChange?.(status);
       o.audit('acme failed', { name, reason: (err as PortholeError).code ?? 'ERROR', retry_in_s: Math.round(delay / 1000) });
       o.logger?.log('warn', 'certificate: ACME failed; retrying', { name, error: message, retryInMs: delay });
       // A renewal failure leaves `served` as it was: the current certificate keeps serving.

@@ -61,6 +61,11 @@ export async function serveCommand(ctx: CliContext, flags: ServeFlags): Promise<
     if (s.state === 'online') ctx.stderr.write(`Tunnel online: ${s.url}\n`);
     else if (s.state === 'waiting') ctx.stderr.write(`Tunnel offline (${s.lastError.code}); retrying in ${Math.round(s.retryInMs / 100) / 10} s\n`);
   });
+  running.tunnel.onCertificate((c) => {
+    if (json) ctx.stdout.write(`${JSON.stringify({ event: 'tunnel-certificate', ...c })}\n`);
+    if (c.source === 'acme' && c.state === 'valid') ctx.stderr.write(`Tunnel certificate for ${c.name} valid until ${c.notAfter}\n`);
+    else if (c.source === 'acme' && c.state === 'failed') ctx.stderr.write(`Tunnel certificate for ${c.name}: ${c.error}\n`);
+  });
   // A notice for each device change, so the person at the desk sees a new pairing at once.
   gateway.control.subscribe('devices.changed', (payload) => {
     const p = payload as { reason: string; device: { id: string; name: string; scope: string; status: string } };

@@ -158,6 +158,7 @@ export async function startServe(options: ServeOptions): Promise<RunningGateway>
       onError: (err) => options.logger?.log('warn', 'console event failed', { error: (err as Error).message }),
     });
     tunnel.on('state', () => events.tunnelChanged());
+    tunnel.onCertificate(() => events.tunnelChanged());
     const tailscale = {
       overview: () => tailscaleOverview({ paths: gateway.paths, run: options.tailscaleRun, exposure: ts }),
       start: (mode: 'serve' | 'funnel') => ts.start(mode).finally(() => events.exposureChanged()),

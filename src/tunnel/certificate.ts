@@ -31,6 +31,8 @@ export interface CertificateKeeperOptions {
   logger?: Logger;
   /** Retry after a failed issuance: first delay and cap (tests shorten them). */
   retry?: { baseMs?: number; maxMs?: number };
+  /** ACME only: called after each change of the certificate's status. */
+  onChange?(status: CertificateStatus): void;
 }
 
 /** Reads a configured certificate pair (files mode); throws a clear error for a missing or unusable one. */
@@ -70,6 +72,7 @@ export function createCertificateKeeper(o: CertificateKeeperOptions): Certificat
     audit: o.audit,
     ...(o.logger ? { logger: o.logger } : {}),
     ...(o.retry ? { retry: o.retry } : {}),
+    ...(o.onChange ? { onChange: o.onChange } : {}),
   });
   const relayHost = o.relayHost.toLowerCase().replace(/\.$/, '');
   let refused: AcmeCertificateStatus | undefined;
@@ -81,6 +84,7 @@ export function createCertificateKeeper(o: CertificateKeeperOptions): Certificat
       const label = name.endsWith(`.${relayHost}`) ? name.slice(0, -relayHost.length - 1) : '';
       if (!/^[a-z0-9-]{1,63}$/.test(label)) {
         refused = { source: 'acme', state: 'failed', name, error: `the relay named this desk ${name}, which is not one label under ${relayHost}: no certificate is requested for it` };
+        o.onChange?.(refused);
         o.audit('acme refused', { name, reason: 'NOT_UNDER_RELAY_DOMAIN' });
         o.logger?.log('warn', 'tunnel certificate: the relay named this desk outside its own domain; no ACME order', { name, relay: relayHost });
         return;

@@ -65,6 +65,8 @@ export interface TunnelManager {
   /** Whether `auto_start` may start it now: configured, consented, and once online before. */
   mayAutoStart(): boolean;
   on(event: 'state', listener: (s: TunnelState) => void): void;
+  /** The desk's ACME certificate changed state (obtaining, valid, failed). */
+  onCertificate(listener: (c: CertificateStatus) => void): void;
   close(): Promise<void>;
 }
 
@@ -85,6 +87,7 @@ function hasConsent(paths: StatePaths): boolean {
 
 export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
   const listeners: ((s: TunnelState) => void)[] = [];
+  const certificateListeners: ((c: CertificateStatus) => void)[] = [];
   let client: TunnelClient | undefined;
   let ingress: TunnelIngress | undefined;
   let certificates: CertificateKeeper | undefined;
@@ -128,7 +131,18 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
       const ing = createTunnelIngress(o.gateway);
       // Files are read (and ACME settings checked) before anything connects: a bad pair is
       // an error of `tunnel start`, not a handshake failure each visitor sees later.
-      const certs = createCertificateKeeper({ config: o.config, relayHost: relayHostOf(s.relay), acmeDir: o.paths.acmeDir, ingress: ing, audit, logger: o.logger, ...o.certificates });
+      const certs = createCertificateKeeper({
+        config: o.config,
+        relayHost: relayHostOf(s.relay),
+        acmeDir: o.paths.acmeDir,
+        ingress: ing,
+        audit,
+        logger: o.logger,
+        ...o.certificates,
+        onChange: (c) => {
+          for (const l of certificateListeners) l(c);
+        },
+      });
       ingress = ing;
       certificates = certs;
       client = createTunnelClient({
@@ -196,6 +210,9 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
     },
     on(_event, listener) {
       listeners.push(listener);
+    },
+    onCertificate(listener) {
+      certificateListeners.push(listener);
     },
     async close() {
       await this.stop();

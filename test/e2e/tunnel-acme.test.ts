@@ -83,6 +83,9 @@ describe('a desk that gets its certificate by ACME through the relay', { skip: s
     assert.equal(ok.code, 0, ok.stderr);
     await desk.waitForEvent(online, 20_000, from);
     const cert = await waitForCertificate(deskHome, 'valid');
+    // `serve --json` announced it too.
+    const line = await desk.waitForEvent((e) => e['event'] === 'tunnel-certificate' && e['state'] === 'valid', 10_000, from);
+    assert.equal(line['name'], host);
     assert.equal(cert['source'], 'acme');
     assert.equal(cert['name'], host);
     assert.ok(Date.parse(cert['notAfter'] ?? '') > Date.now());
