@@ -16,6 +16,7 @@ import { TUNNEL_ALPN } from '../protocol/handshake.js';
 import type { StatePaths } from '../secrets/paths.js';
 import { openSecretStore, resolveToken } from '../secrets/store.js';
 import { readCertificateFiles } from '../tunnel/certificate.js';
+import { parseHostPort } from '../util/host-port.js';
 import { type CliContext, homePaths } from './context.js';
 import { loadCliConfig } from './load.js';
 import { callGateway } from './socket-client.js';
@@ -165,12 +166,10 @@ async function checkTarget(target: string): Promise<Check> {
   } catch (err) {
     return { id: 'target', status: 'fail', summary: message(err) };
   }
-  const where = t.kind === 'unix' ? t.path : `${t.url.hostname}:${t.url.port || (t.url.protocol === 'https:' ? 443 : 80)}`;
+  const port = t.kind === 'http' ? Number(t.url.port || (t.url.protocol === 'https:' ? 443 : 80)) : 0;
+  const where = t.kind === 'unix' ? t.path : `${t.url.hostname}:${port}`;
   return new Promise((resolve) => {
-    const socket =
-      t.kind === 'unix'
-        ? netConnect(t.path)
-        : netConnect(Number(t.url.port || (t.url.protocol === 'https:' ? 443 : 80)), t.url.hostname.replace(/^\[|\]$/g, ''));
+    const socket = t.kind === 'unix' ? netConnect(t.path) : netConnect(port, t.url.hostname.replace(/^\[|\]$/g, ''));
     const done = (c: Check) => {
       socket.destroy();
       resolve(c);
@@ -223,9 +222,7 @@ function checkAcmeCertificates(paths: StatePaths): Check[] {
  * registering. The relay counts it against this address's registrations per minute.
  */
 async function checkRelay(relay: string, connectAddress: string | undefined, caFile: string | undefined): Promise<Check> {
-  const i = relay.lastIndexOf(':');
-  const name = relay.slice(0, i).replace(/^\[|\]$/g, '');
-  const port = Number(relay.slice(i + 1));
+  const { host: name, port } = parseHostPort(relay, '[tunnel] relay');
   let ca: string | undefined;
   try {
     ca = caFile ? readFileSync(caFile, 'utf8') : undefined;

@@ -11,6 +11,7 @@ import type { StatePaths } from '../secrets/paths.js';
 import { readState, updateState } from '../secrets/state.js';
 import type { SecretStore } from '../secrets/store.js';
 import { appendAudit } from '../util/audit.js';
+import { parseHostPort } from '../util/host-port.js';
 import { type CertificateKeeper, type CertificateKeeperOptions, type CertificateStatus, createCertificateKeeper } from './certificate.js';
 import { connectOnce, createTunnelClient, type TunnelClient, type TunnelState } from './client.js';
 import { loadOrCreateIdentity } from './identity.js';
@@ -75,11 +76,6 @@ export function registrationSecret(env: Record<string, string | undefined>, stor
   return env['PORTHOLE_TUNNEL_REGISTRATION_SECRET'] || store.get(SECRET_STORE_KEY) || DEV_REGISTRATION_SECRET;
 }
 
-/** The host part of `host:port` / `[v6]:port` (config validated it). */
-function relayHostOf(relay: string): string {
-  return relay.startsWith('[') ? relay.slice(1, relay.indexOf(']')) : relay.slice(0, relay.lastIndexOf(':'));
-}
-
 function hasConsent(paths: StatePaths): boolean {
   const c = readState(paths)['tunnelConsent'] as { version?: number } | undefined;
   return c?.version === CONSENT_VERSION;
@@ -133,7 +129,7 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
       // an error of `tunnel start`, not a handshake failure each visitor sees later.
       const certs = createCertificateKeeper({
         config: o.config,
-        relayHost: relayHostOf(s.relay),
+        relayHost: parseHostPort(s.relay, 'relay address').host,
         acmeDir: o.paths.acmeDir,
         ingress: ing,
         audit,
