@@ -3,6 +3,7 @@
 // desk can obtain its own certificate through the relay without the relay holding it — and
 // those for the relay's own name, answered here when the relay gets its certificate by ACME.
 import { createServer, type Server, type Socket } from 'node:net';
+import { ACME_CHALLENGE_PREFIX } from '../acme/challenges.js';
 import { parseHostHeader } from '../auth/ip.js';
 import { matchDomain } from './names.js';
 
@@ -12,8 +13,8 @@ export interface HttpListenerOptions {
   domain: string;
   /** Port of the relay's TLS listener, for the redirect. */
   httpsPort: () => number;
-  /** The relay's own key authorization for an HTTP-01 token of its name (ACME for the relay itself), if any. */
-  ownChallenge?(token: string): string | undefined;
+  /** The relay's own key authorization for this request target (ACME for the relay's own name), if any. */
+  ownChallenge?(target: string): string | undefined;
   /** Hands an ACME challenge connection (its first bytes included) to the named desk; false if it is offline. */
   toDesk(name: string, socket: Socket, first: Buffer): boolean;
   /** Request head must arrive within this (slowloris). Default 10 s. */
@@ -21,7 +22,6 @@ export interface HttpListenerOptions {
 }
 
 const MAX_HEAD = 8 * 1024;
-const ACME_PREFIX = '/.well-known/acme-challenge/';
 
 function answer(socket: Socket, status: string, headers: Record<string, string>, body: string): void {
   const head = Object.entries({ ...headers, 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close' })
@@ -55,13 +55,13 @@ export function startHttpListener(o: HttpListenerOptions): Promise<Server> {
         answer(socket, '400 Bad Request', {}, 'unknown host\n');
         return;
       }
-      if (m.kind === 'apex' && method === 'GET' && target.startsWith(ACME_PREFIX)) {
-        const keyAuthorization = o.ownChallenge?.(target.slice(ACME_PREFIX.length));
+      if (m.kind === 'apex' && method === 'GET' && target.startsWith(ACME_CHALLENGE_PREFIX)) {
+        const keyAuthorization = o.ownChallenge?.(target);
         if (keyAuthorization === undefined) answer(socket, '404 Not Found', {}, 'no such challenge\n');
         else answer(socket, '200 OK', {}, keyAuthorization);
         return;
       }
-      if (m.kind === 'sub' && method === 'GET' && target.startsWith(ACME_PREFIX)) {
+      if (m.kind === 'sub' && method === 'GET' && target.startsWith(ACME_CHALLENGE_PREFIX)) {
         if (!o.toDesk(m.name, socket, buf)) answer(socket, '404 Not Found', {}, 'no desk is online at this name\n');
         return;
       }

@@ -18,6 +18,7 @@ import { relayHandshake } from './desk-handshake.js';
 import { forwardBatched } from './forward.js';
 import { matchDomain } from './names.js';
 import { startHttpListener } from './http-listener.js';
+import { createChallengeResponder } from '../acme/challenges.js';
 import type { AcmeChallengeStore } from '../acme/client.js';
 import { openRegistry, type Registry } from './registry.js';
 
@@ -150,7 +151,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   // Terminate mode always has one (checked above); passthrough may wait for ACME.
   let context: SecureContext | undefined =
     options.certPem !== undefined && options.keyPem !== undefined ? contextFor({ certPem: options.certPem, keyPem: options.keyPem }) : undefined;
-  const ownChallenges = new Map<string, string>();
+  const ownChallenges = createChallengeResponder();
   // The ban table bans on the Nth recorded attempt; N allowed a minute means banning on N+1.
   const registrations = createBanTable({ maxFailures: limits.registrationsPerMinute + 1, windowMs: 60_000, banMs: 60_000 });
   const live = new Map<string, LiveDesk>();
@@ -360,7 +361,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         ...options.http,
         domain,
         httpsPort: () => publicPort,
-        ownChallenge: (token) => ownChallenges.get(token),
+        ownChallenge: (target) => ownChallenges.answer(target),
         toDesk(name, socket, first) {
           const desk = live.get(name);
           return desk !== undefined && splice(desk, socket, socket, false, first);
@@ -377,10 +378,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     setCertificate(cert: { certPem: string; keyPem: string }) {
       context = contextFor(cert);
     },
-    challenges: {
-      set: (token: string, keyAuthorization: string) => void ownChallenges.set(token, keyAuthorization),
-      delete: (token: string) => void ownChallenges.delete(token),
-    },
+    challenges: ownChallenges,
     async close() {
       clearInterval(sweep);
       for (const d of live.values()) d.session.close();

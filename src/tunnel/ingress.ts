@@ -12,6 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
+import { createChallengeResponder } from '../acme/challenges.js';
 import type { AcmeChallengeStore } from '../acme/client.js';
 import type { Gateway } from '../gateway/gateway.js';
 import { createGatewayServer } from '../gateway/listen.js';
@@ -36,18 +37,13 @@ export interface TunnelIngress {
   close(): void;
 }
 
-const ACME_PREFIX = '/.well-known/acme-challenge/';
-/** RFC 8555 §8.3: the token is base64url; anything else cannot be one of ours. */
-const TOKEN_RE = /^[A-Za-z0-9_-]{1,256}$/;
 
 export function createTunnelIngress(gateway: Gateway, cert?: TunnelCertificate): TunnelIngress {
   const tlsServer = createGatewayServer(gateway);
-  const pending = new Map<string, string>();
+  const challenges = createChallengeResponder();
   const plainHandler = (req: IncomingMessage, res: ServerResponse): void => {
-    const url = req.url ?? '';
-    if ((req.method === 'GET' || req.method === 'HEAD') && url.startsWith(ACME_PREFIX)) {
-      const token = url.slice(ACME_PREFIX.length);
-      const keyAuthorization = TOKEN_RE.test(token) ? pending.get(token) : undefined;
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      const keyAuthorization = challenges.answer(req.url ?? '');
       if (keyAuthorization !== undefined) {
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': Buffer.byteLength(keyAuthorization), 'cache-control': 'no-store' });
         res.end(req.method === 'HEAD' ? undefined : keyAuthorization);
@@ -87,14 +83,11 @@ export function createTunnelIngress(gateway: Gateway, cert?: TunnelCertificate):
     get hasCertificate() {
       return secureContext !== undefined;
     },
-    challenges: {
-      set: (token, keyAuthorization) => void pending.set(token, keyAuthorization),
-      delete: (token) => void pending.delete(token),
-    },
+    challenges,
     close() {
       tlsServer.closeConnections();
       plainServer.closeConnections();
-      pending.clear();
+      challenges.clear();
     },
   };
 }
