@@ -1,9 +1,10 @@
 // The SecretStore kept in the OS keyring, and which keyring backend this platform has.
 import { mkdirSync, realpathSync } from 'node:fs';
-import { isPortholeError } from '../errors.js';
 import { type KeyringBackend, keyringUnavailable } from './keyring.js';
-import { checkSecretName } from './names.js';
+import { checkSecretName, STORED_SECRET_NAMES } from './names.js';
+import { isPortholeError, PortholeError } from '../errors.js';
 import type { StatePaths } from './paths.js';
+import { createMacosKeychainBackend } from './macos-keychain.js';
 import { createSecretServiceBackend } from './secret-service.js';
 import type { SecretStore } from './store.js';
 
@@ -15,23 +16,22 @@ export interface KeyringOptions {
 }
 
 /**
- * The keyring backend for this platform, or undefined when porthole has none. Linux and
- * the BSDs: the freedesktop Secret Service (GNOME Keyring, KeePassXC, KWallet) through
- * `gdbus` and `secret-tool`. macOS Keychain and Windows Credential Manager are not
- * implemented: their stock command-line tools take the secret in argv
- * (`security add-generic-password -w`, `cmdkey /pass:`), which other local users can read.
+ * The keyring backend for this platform, or undefined when porthole has none. macOS: the
+ * Keychain through `security` (macos-keychain.ts). Linux and the BSDs: the freedesktop
+ * Secret Service (GNOME Keyring, KeePassXC, KWallet) through `gdbus` and `secret-tool`.
+ * Windows Credential Manager is not implemented: its stock tool takes the secret in argv
+ * (`cmdkey /pass:`), and the API needs native code or PowerShell — see docs/security.md.
  */
 export function keyringBackendFor(options: KeyringOptions = {}): KeyringBackend | undefined {
   const platform = options.platform ?? process.platform;
-  if (platform === 'darwin' || platform === 'win32' || platform === 'cygwin' || platform === 'android') return undefined;
-  return createSecretServiceBackend({ env: options.env ?? process.env });
+  const env = options.env ?? process.env;
+  if (platform === 'darwin') return createMacosKeychainBackend({ env });
+  if (platform === 'win32' || platform === 'cygwin' || platform === 'android') return undefined;
+  return createSecretServiceBackend({ env });
 }
 
-/** The backend's id as recorded in state.json. */
-export const SECRET_SERVICE_BACKEND = 'secret-service';
-
 export function noBackendReason(platform: NodeJS.Platform = process.platform): string {
-  return `porthole has no keyring backend for ${platform} (macOS Keychain and Windows Credential Manager are not implemented)`;
+  return `porthole has no keyring backend for ${platform} (Windows Credential Manager is not implemented)`;
 }
 
 /**
@@ -41,6 +41,14 @@ export function noBackendReason(platform: NodeJS.Platform = process.platform): s
  * KEYRING_UNAVAILABLE.
  */
 export function createKeyringSecretStore(paths: StatePaths, backend: KeyringBackend | undefined): SecretStore & { list(): string[] } {
+  /** Also refuses a write of a name `list` would not find (see STORED_SECRET_NAMES). */
+  const registered = (name: string): string => {
+    checkSecretName(name);
+    if (!STORED_SECRET_NAMES.includes(name)) {
+      throw new PortholeError('INTERNAL', `The secret name "${name}" is not in STORED_SECRET_NAMES (src/secrets/names.ts); add it there first.`);
+    }
+    return name;
+  };
   const homeKey = (create: boolean): string => {
     if (create) mkdirSync(paths.home, { recursive: true, mode: 0o700 });
     try {
@@ -70,8 +78,9 @@ export function createKeyringSecretStore(paths: StatePaths, backend: KeyringBack
   };
   return {
     kind: 'keyring',
+    ...(backend ? { backend: backend.id } : {}),
     get: (name) => use(name, (b) => b.get(homeKey(false), name)),
-    set: (name, value) => use(name, (b) => b.set(homeKey(true), name, value)),
+    set: (name, value) => use(registered(name), (b) => b.set(homeKey(true), name, value)),
     delete: (name) => use(name, (b) => b.delete(homeKey(false), name)),
     list: () => use(undefined, (b) => b.list(homeKey(false))),
     describe: () => `keyring ${backend?.name ?? 'unavailable'}, home ${homeKey(false)}`,

@@ -14,6 +14,8 @@ export type KeyringProbe = { ok: true; where: string } | { ok: false; reason: st
 export interface KeyringBackend {
   /** e.g. "Secret Service"; for messages. */
   readonly name: string;
+  /** Recorded in state.json, e.g. "secret-service". */
+  readonly id: string;
   /** Usable now, and persistent across reboots? Never throws; unclear → not ok. */
   probe(): KeyringProbe;
   /** undefined when absent. Throws KEYRING_UNAVAILABLE when the keyring cannot answer. */

@@ -29,7 +29,7 @@ export function migrateSecrets(paths: StatePaths, to: 'file' | 'keyring', option
   const names = from === 'file' ? listFileSecrets(paths.secretsDir) : (source.list?.() ?? []);
   if (from === to) {
     // Nothing to move; make the choice explicit, so it is sticky from now on.
-    recordStore(paths, to);
+    recordStore(paths, to, source.backend);
     return { from, to, moved: [] };
   }
   let target: SecretStore;
@@ -48,7 +48,7 @@ export function migrateSecrets(paths: StatePaths, to: 'file' | 'keyring', option
       throw new PortholeError('INTERNAL', `The secret "${name}" did not read back the same from the ${to} store; nothing was moved.`);
     }
   }
-  recordStore(paths, to);
+  recordStore(paths, to, target.backend);
   if (readState(paths).token) {
     updateState(paths, (s) => {
       if (s.token) s.token.store = to;

@@ -10,3 +10,10 @@ export function checkSecretName(name: string): void {
     throw new PortholeError('INVALID_ARGUMENT', `invalid secret name ${JSON.stringify(name)}: use a-z, 0-9 and -`);
   }
 }
+
+/**
+ * Every secret porthole keeps. A keyring that cannot be searched by prefix (the macOS
+ * Keychain through `security`) lists a home's secrets by asking for each of these, so a
+ * keyring store refuses to write a name missing here: `secrets migrate` would leave it behind.
+ */
+export const STORED_SECRET_NAMES: readonly string[] = ['identity-key', 'password-hash', 'token', 'tunnel-registration-secret'];

@@ -155,6 +155,7 @@ export function createSecretServiceBackend(options: SecretServiceOptions): Keyri
 
   return {
     name: 'Secret Service',
+    id: SECRET_SERVICE_BACKEND,
     probe,
     get(home, name) {
       ensure(`read the secret "${name}"`);
@@ -213,6 +214,9 @@ export function createSecretServiceBackend(options: SecretServiceOptions): Keyri
     },
   };
 }
+
+/** The id recorded in state.json. */
+export const SECRET_SERVICE_BACKEND = 'secret-service';
 
 type Call = (objectPath: string, method: string, ...args: string[]) => { out: string } | { problem: string };
 

@@ -6,13 +6,15 @@ import { PortholeError } from '../errors.js';
 import { readSecretFile, writeFileAtomic } from '../util/fs.js';
 import { keyringUnavailable } from './keyring.js';
 import { checkSecretName, SECRET_NAME_RE } from './names.js';
-import { createKeyringSecretStore, keyringBackendFor, noBackendReason, SECRET_SERVICE_BACKEND } from './keyring-store.js';
+import { createKeyringSecretStore, keyringBackendFor, noBackendReason } from './keyring-store.js';
 import type { StatePaths } from './paths.js';
 import { readState, updateState } from './state.js';
 import { generateToken, validateSuppliedToken } from './token.js';
 
 export interface SecretStore {
   readonly kind: 'file' | 'keyring';
+  /** A keyring store's backend id (recorded in state.json), e.g. "secret-service". */
+  readonly backend?: string;
   get(name: string): string | undefined;
   set(name: string, value: string): void;
   delete(name: string): void;
@@ -106,7 +108,15 @@ export function openSecretStore(paths: StatePaths, options: OpenSecretStoreOptio
           `(${current.why}). Unset PORTHOLE_SECRET_STORE, or move the secrets with \`porthole secrets migrate --to ${mode}\`.`,
       );
     }
-    const store = current.kind === 'keyring' ? createKeyringSecretStore(paths, keyringBackendFor(options)) : createFileSecretStore(paths.secretsDir);
+    const backend = current.kind === 'keyring' ? keyringBackendFor(options) : undefined;
+    if (backend && current.backend && current.backend !== backend.id) {
+      // A home moved between systems: its secrets are in a keyring this one does not have.
+      throw keyringUnavailable(
+        `This home (${paths.home}) keeps its secrets in the ${current.backend} keyring (${current.why}), which is not this system's (${backend.id}). ` +
+          'Use the home on the system it was made on, or supply the token with PORTHOLE_AUTH_TOKEN or --auth-token-file.',
+      );
+    }
+    const store = current.kind === 'keyring' ? createKeyringSecretStore(paths, backend) : createFileSecretStore(paths.secretsDir);
     return current.recorded ? store : recordOnWrite(paths, store);
   }
   if (mode === 'file') return recordOnWrite(paths, createFileSecretStore(paths.secretsDir));
@@ -123,9 +133,12 @@ export function openSecretStore(paths: StatePaths, options: OpenSecretStoreOptio
 }
 
 /** Which store this home uses already, if any, and why (for messages). */
-function currentStoreKind(paths: StatePaths): { kind: 'file' | 'keyring'; recorded: boolean; why: string } | undefined {
+function currentStoreKind(paths: StatePaths): { kind: 'file' | 'keyring'; backend?: string; recorded: boolean; why: string } | undefined {
   const state = readState(paths);
-  if (state.secretStore) return { kind: state.secretStore.kind, recorded: true, why: `recorded in ${paths.stateFile}` };
+  if (state.secretStore) {
+    const { kind, backend } = state.secretStore;
+    return { kind, ...(backend ? { backend } : {}), recorded: true, why: `recorded in ${paths.stateFile}` };
+  }
   // Homes from before the choice was recorded: the token's record, or files already there.
   if (state.token) return { kind: state.token.store, recorded: false, why: `its token is recorded in ${paths.stateFile}` };
   if (hasStoredFiles(paths.secretsDir)) return { kind: 'file', recorded: false, why: `${paths.secretsDir} holds secrets` };
@@ -157,16 +170,16 @@ function recordOnWrite(paths: StatePaths, store: SecretStore): SecretStore {
     set(name, value) {
       store.set(name, value);
       if (recorded) return;
-      recordStore(paths, store.kind);
+      recordStore(paths, store.kind, store.backend);
       recorded = true;
     },
   };
 }
 
 /** Records the store holding this home's secrets (and, for a keyring, which backend). */
-export function recordStore(paths: StatePaths, kind: 'file' | 'keyring'): void {
+export function recordStore(paths: StatePaths, kind: 'file' | 'keyring', backend?: string): void {
   updateState(paths, (s) => {
-    s.secretStore = { kind, ...(kind === 'keyring' ? { backend: SECRET_SERVICE_BACKEND } : {}), since: new Date().toISOString() };
+    s.secretStore = { kind, ...(kind === 'keyring' && backend ? { backend } : {}), since: new Date().toISOString() };
   });
 }
 

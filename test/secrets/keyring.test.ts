@@ -71,8 +71,8 @@ describe('Secret Service keyring backend', { skip }, () => {
     assert.equal(sa.kind, 'keyring');
     assert.equal(sa.get('token'), undefined);
     for (const value of ['v1', 'line\n', 'ünï ☃ $x `y` \'q\' "d"', 'x'.repeat(4096)]) {
-      sa.set('tunnel-secret', value);
-      assert.equal(sa.get('tunnel-secret'), value);
+      sa.set('tunnel-registration-secret', value);
+      assert.equal(sa.get('tunnel-registration-secret'), value);
     }
     sa.set('token', 'home-a');
     sb.set('token', 'home-b');
@@ -250,22 +250,22 @@ describe('Secret Service keyring backend', { skip }, () => {
     const paths = statePaths(h);
     assert.equal((await runCli(['init'], cliEnv(h, { PORTHOLE_SECRET_STORE: 'file' }))).code, 0);
     const token = await tokenShow(h);
-    openSecretStore(paths, { env: libEnv() }).set('tunnel-secret', 'registration-secret-123');
+    openSecretStore(paths, { env: libEnv() }).set('tunnel-registration-secret', 'registration-secret-123');
 
     const toKeyring = await runCli(['secrets', 'migrate', '--to', 'keyring'], cliEnv(h));
     assert.equal(toKeyring.code, 0, toKeyring.stderr);
-    assert.match(toKeyring.stderr, /Moved 2 secret\(s\) \(token, tunnel-secret\) from the file store to the keyring store/);
+    assert.match(toKeyring.stderr, /Moved 2 secret\(s\) \(token, tunnel-registration-secret\) from the file store to the keyring store/);
     assert.equal(existsSync(paths.tokenFile), false);
     assert.equal(await peer.lookup(h, 'token'), token);
-    assert.equal(await peer.lookup(h, 'tunnel-secret'), 'registration-secret-123');
-    assert.deepEqual([readState(paths).secretStore?.kind, readState(paths).token?.store], ['keyring', 'keyring']);
+    assert.equal(await peer.lookup(h, 'tunnel-registration-secret'), 'registration-secret-123');
+    assert.deepEqual([readState(paths).secretStore?.kind, readState(paths).secretStore?.backend, readState(paths).token?.store], ['keyring', 'secret-service', 'keyring']);
     assert.equal(await tokenShow(h), token);
 
     const toFile = await runCli(['secrets', 'migrate', '--to', 'file'], cliEnv(h));
     assert.equal(toFile.code, 0, toFile.stderr);
     assert.equal(readFileSync(paths.tokenFile, 'utf8').trim(), token);
     assert.equal(await peer.lookup(h, 'token'), undefined);
-    assert.equal(await peer.lookup(h, 'tunnel-secret'), undefined);
+    assert.equal(await peer.lookup(h, 'tunnel-registration-secret'), undefined);
     assert.equal(readState(paths).secretStore?.kind, 'file');
     assert.equal(await tokenShow(h), token);
   });
