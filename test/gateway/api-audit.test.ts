@@ -7,7 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { AUDIT_DEFAULT_LIMIT, parseAuditLimit, readAuditTail } from '../../src/gateway/api/audit.js';
-import { checkRegistrationSecret, maskSecret } from '../../src/gateway/api/tunnel-secret.js';
+import { checkRegistrationSecret, createRegistrationSecretAccess, maskSecret } from '../../src/gateway/api/tunnel-secret.js';
+import { statePaths } from '../../src/secrets/paths.js';
+import { createFileSecretStore } from '../../src/secrets/store.js';
 import { isPortholeError } from '../../src/errors.js';
 import { appendAudit } from '../../src/util/audit.js';
 
@@ -69,5 +71,22 @@ describe('registration secret', () => {
     for (const bad of ['short', '0123456789abcde f', `${'a'.repeat(16)}\n`, 'é'.repeat(20), 'a'.repeat(1025), 42, undefined]) {
       assert.throws(() => checkRegistrationSecret(bad), (e) => isPortholeError(e, 'INVALID_ARGUMENT'));
     }
+  });
+});
+
+describe('registration secret status', () => {
+  test('the store is read once per few seconds, not per request; a set through the API shows at once', () => {
+    const paths = statePaths(path.join(dir, 'secret-home'));
+    const store = createFileSecretStore(paths.secretsDir);
+    const access = createRegistrationSecretAccess({ store, env: {}, paths });
+    assert.deepEqual(access.info(), { set: false, source: 'dev-default', masked: null });
+    // Written behind the API's back (as `porthole tunnel secret set` does): not read again yet.
+    store.set('tunnel-registration-secret', 'aa-written-directly-zz');
+    assert.equal(access.info().source, 'dev-default');
+    assert.deepEqual(access.set('bb-through-the-api-yy'), { set: true, source: 'store', masked: 'bb…yy' });
+    assert.equal(access.info().masked, 'bb…yy');
+    // The environment wins, and is never cached.
+    const fromEnv = createRegistrationSecretAccess({ store, env: { PORTHOLE_TUNNEL_REGISTRATION_SECRET: 'cc-from-the-env-xx' }, paths });
+    assert.deepEqual(fromEnv.info(), { set: true, source: 'env', masked: 'cc…xx' });
   });
 });

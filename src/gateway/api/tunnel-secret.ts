@@ -12,6 +12,8 @@ import { appendAudit } from '../../util/audit.js';
 export const REGISTRATION_SECRET_ENV = 'PORTHOLE_TUNNEL_REGISTRATION_SECRET';
 const MIN = 16;
 const MAX = 1024;
+/** How long GET /_porthole/api/tunnel reuses what the store said about the secret. */
+export const STORE_INFO_TTL_MS = 5_000;
 
 export interface RegistrationSecretInfo {
   /** A real secret is configured (not the loopback-only dev default). */
@@ -49,10 +51,16 @@ export function createRegistrationSecretAccess(o: {
   env: Record<string, string | undefined>;
   paths: StatePaths;
 }): RegistrationSecretAccess {
+  // A keyring read is a synchronous child process (secret-tool, security): the status API must
+  // not run one per request. Cached briefly; a change through `set` shows at once, one made by
+  // `porthole tunnel secret set` (straight to the store) within STORE_INFO_TTL_MS.
+  let cached: { at: number; stored: string | undefined } | undefined;
   function info(): RegistrationSecretInfo {
     const fromEnv = o.env[REGISTRATION_SECRET_ENV];
     if (fromEnv) return { set: true, source: 'env', masked: maskSecret(fromEnv) };
-    const stored = o.store.get(SECRET_STORE_KEY);
+    const now = Date.now();
+    if (cached === undefined || now - cached.at >= STORE_INFO_TTL_MS || now < cached.at) cached = { at: now, stored: o.store.get(SECRET_STORE_KEY) };
+    const stored = cached.stored;
     if (stored) return { set: true, source: 'store', masked: maskSecret(stored) };
     return { set: false, source: 'dev-default', masked: null };
   }
@@ -60,6 +68,7 @@ export function createRegistrationSecretAccess(o: {
     info,
     set(secret, actor) {
       const value = checkRegistrationSecret(secret);
+      cached = undefined;
       o.store.set(SECRET_STORE_KEY, value);
       appendAudit(o.paths.auditLog, 'tunnel secret set', { store: o.store.kind, ...actor });
       return info();
