@@ -51,8 +51,9 @@ export function forwardBatched(from: Readable, to: Writable, limit: number = FOR
     from.off('error', uncork);
     to.off('drain', resume);
   };
-  // A source that fails or closes without 'end' (the desk resets a stream right after its
-  // last bytes) is usually answered by destroying the target: what this turn corked goes to
+  // A source that fails or closes without 'end' (the desk resets a stream before its FIN; a
+  // reset after the FIN ends it cleanly, see MuxStream.peerStopped) is usually answered by
+  // destroying the target: what this turn corked goes to
   // the socket first, as a plain pipe would have written it already. Registered before the
   // caller's own 'error' listeners, so it runs first.
   const onClose = (): void => {

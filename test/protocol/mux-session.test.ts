@@ -218,6 +218,30 @@ test('destroy sends RST: the peer stream fails with TUNNEL_STREAM_RESET and the 
   assert.equal(deskStreams.length, 3);
 });
 
+test('a reset after FIN drops only the way back: the reader still gets every byte, then a clean end', async (t) => {
+  // The relay's window holds the whole body, so the desk finishes while nothing was read yet.
+  const { relay, desk } = await tcpPair(t, { initialWindow: 4 << 20 });
+  const body = Buffer.alloc(3 << 20);
+  for (let i = 0; i < body.length; i += 4) body.writeUInt32BE(i, i);
+  desk.on('stream', (s) => {
+    // The desk's side of a finished response: everything sent, FIN, then the stream is torn
+    // down (RST) without waiting for the relay's FIN — as a desk closing a TLS session does.
+    s.end(body, () => s.destroy());
+  });
+  const s = relay.openStream(Buffer.from('download'));
+  let errored: Error | undefined;
+  s.on('error', (e) => (errored = e));
+  // A slow reader: the data waits in the stream while the RST arrives.
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(s.rstCode, WIRE_CODES.CANCEL, 'the reset has arrived');
+  // Writes after the peer stopped reading are dropped, not stuck waiting for credit it will never give.
+  await new Promise<void>((resolve, reject) => s.write(Buffer.alloc(1 << 20), (err?: Error | null) => (err ? reject(err) : resolve())));
+  const got = await readAll(s);
+  assert.equal(errored, undefined, 'no error: the data before the FIN is complete');
+  assert.ok(got.equals(body), `all ${body.length} bytes delivered (got ${got.length})`);
+  await closedStream(s);
+});
+
 test('a reset from the desk reaches the relay while it is still writing', async (t) => {
   const { relay, desk } = await tcpPair(t, {}, { initialWindow: 16 * 1024 });
   desk.on('stream', (s) => s.once('data', () => s.destroy()));
@@ -355,6 +379,94 @@ test('a consumer that never reads fills only its own window; other streams finis
   await closedStream(stuck);
 });
 
+test('window auto-tuning: a bulk stream read promptly grows to maxWindow; a slow reader stays at the initial window', async (t) => {
+  const initialWindow = 64 * 1024;
+  const maxWindow = 1024 * 1024;
+  const { relay, desk } = await tcpPair(t, {}, { initialWindow, maxWindow });
+  const received = new Map<string, MuxStream>();
+  const bodies = new Map<string, Promise<Buffer>>();
+  desk.on('stream', (s, meta) => {
+    const name = meta.toString();
+    received.set(name, s);
+    s.end(); // nothing to send back: each stream closes once its upload is read
+    if (name === 'fast') bodies.set(name, readAll(s));
+    else {
+      // A reader slower than the sender: 16 KiB every 5 ms, so its buffer stays full.
+      const chunks: Buffer[] = [];
+      bodies.set(name, new Promise((resolve) => {
+        const timer = setInterval(() => {
+          const c: Buffer | null = s.read(16 * 1024) ?? s.read();
+          if (c !== null) chunks.push(c);
+        }, 5);
+        s.once('end', () => {
+          clearInterval(timer);
+          resolve(Buffer.concat(chunks));
+        });
+      }));
+    }
+  });
+  const fastBody = Buffer.alloc(8 << 20, 1);
+  const slowBody = Buffer.alloc(1 << 20, 2);
+  const fast = relay.openStream(Buffer.from('fast'));
+  const slow = relay.openStream(Buffer.from('slow'));
+  fast.end(fastBody);
+  slow.end(slowBody);
+  for (const s of [fast, slow]) s.resume();
+  await Promise.all([once(fast, 'finish'), once(slow, 'finish')]);
+  await new Promise((r) => setImmediate(r));
+  assert.ok((await bodies.get('fast')!).equals(fastBody));
+  assert.ok((await bodies.get('slow')!).equals(slowBody));
+  assert.equal(received.get('fast')!.window, maxWindow, 'the prompt reader\'s window grew to maxWindow');
+  assert.equal(received.get('slow')!.window, initialWindow, 'the slow reader\'s window never grew');
+  await Promise.all([closedStream(fast), closedStream(slow)]);
+});
+
+test('window auto-tuning stays within the session budget, which closing streams return', async (t) => {
+  const initialWindow = 64 * 1024;
+  const { relay, desk } = await tcpPair(t, {}, { initialWindow, maxWindow: 1024 * 1024, windowBudget: 256 * 1024 });
+  const size = 4 << 20;
+  /** Opens n streams at once and sends `size` bytes on each, all read promptly; resolves with the desk's streams, still open. */
+  const bulk = async (n: number) => {
+    const sent: MuxStream[] = [];
+    const arrived = new Promise<MuxStream[]>((resolve) => {
+      const got: MuxStream[] = [];
+      let full = 0;
+      const onStream = (s: MuxStream) => {
+        got.push(s);
+        s.on('error', () => {}); // the relay resets them at the end
+        let bytes = 0;
+        s.on('data', (c: Buffer) => {
+          bytes += c.length;
+          if (bytes === size && ++full === n) {
+            desk.off('stream', onStream);
+            resolve(got);
+          }
+        });
+      };
+      desk.on('stream', onStream);
+    });
+    for (let i = 0; i < n; i++) {
+      const s = relay.openStream(Buffer.from('bulk'));
+      s.on('error', () => {});
+      s.write(Buffer.alloc(size, i));
+      sent.push(s);
+    }
+    return { sent, received: await arrived };
+  };
+  const first = await bulk(3);
+  const growth = first.received.reduce((sum, s) => sum + s.window - initialWindow, 0);
+  assert.ok(growth > 0, 'the streams grew');
+  assert.ok(growth <= 256 * 1024, `growth ${growth} of three open streams within the 256 KiB budget`);
+  // Closing them returns the budget: a new bulk stream grows as far as the whole budget allows.
+  for (const s of first.sent) s.destroy();
+  const gone = (s: MuxStream) => (s.closed ? Promise.resolve() : new Promise((r) => s.once('close', r)));
+  await Promise.all(first.received.map(gone));
+  const second = await bulk(1);
+  assert.equal(second.received[0]!.window, initialWindow + 256 * 1024, 'the whole budget was available again');
+  for (const s of second.sent) s.destroy();
+  await gone(second.received[0]!);
+});
+
 test('ping resolves with the round-trip time', async (t) => {
   const { relay, desk } = await tcpPair(t);
   const rtts = await Promise.all([relay.ping(), relay.ping(), desk.ping()]);
@@ -474,6 +586,8 @@ test('bad options and arguments throw INVALID_ARGUMENT', async (t) => {
     [{ isOpener: true, initialWindow: 100 }, /initialWindow: expected an integer from 1024/],
     [{ isOpener: true, initialWindow: 2 ** 31 }, /initialWindow/],
     [{ isOpener: true, maxFrame: 1.5 }, /maxFrame/],
+    [{ isOpener: true, initialWindow: 65536, maxWindow: 32768 }, /maxWindow: must be at least initialWindow/],
+    [{ isOpener: true, windowBudget: -1 }, /windowBudget/],
     [{ isOpener: true, maxStreams: -1 }, /maxStreams/],
     [{ isOpener: true, maxOpenMeta: Number.NaN }, /maxOpenMeta/],
     [{ isOpener: true, pingIntervalMs: 0 }, /pingIntervalMs/],

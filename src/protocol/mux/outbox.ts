@@ -44,6 +44,8 @@ export class Outbox {
   constructor(
     private readonly socket: Duplex,
     private readonly flood: (message: string) => void,
+    /** Extra credit for a stream whose window grows (session.growWindow), granted with the consumed bytes. */
+    private readonly grow: (s: MuxStream, consumed: number) => number,
   ) {
     socket.on('drain', () => {
       this.blocked = false;
@@ -156,9 +158,11 @@ export class Outbox {
     this.parts = [];
     this.bytes = 0;
     for (const s of this.grants) {
-      const owed = Math.min(s.pushed - s.readableLength - s.granted, MAX_WINDOW);
-      if (owed <= 0 || s.finReceived) continue;
-      s.granted += owed;
+      const consumed = Math.min(s.pushed - s.readableLength - s.granted, MAX_WINDOW);
+      if (consumed <= 0 || s.finReceived) continue;
+      // consumed + extra ≤ the window, far below MAX_WINDOW.
+      const owed = consumed + this.grow(s, consumed);
+      s.granted += consumed;
       s.recvAvail += owed;
       parts.push(encodeWindow(s.id, owed));
       bytes += FRAME_HEADER_SIZE + 4;

@@ -81,6 +81,8 @@ class Session extends EventEmitter implements MuxSession, StreamHost {
   private closing: MuxCloseReason | undefined;
   private dataTarget: MuxStream | undefined;
   private readonly grantThreshold: number;
+  /** Sum over open streams of (window − initialWindow): bounded by opts.windowBudget. */
+  private grown = 0;
 
   constructor(socket: Duplex, opts: ResolvedMuxOptions) {
     super();
@@ -98,7 +100,7 @@ class Session extends EventEmitter implements MuxSession, StreamHost {
         if (s !== undefined && !s.destroyed) s.receive(piece);
       },
     });
-    this.outbox = new Outbox(socket, (reason) => this.fail(reason));
+    this.outbox = new Outbox(socket, (reason) => this.fail(reason), (s, consumed) => this.growWindow(s, consumed));
     this.liveness = new Liveness(opts, {
       sendPing: (frame) => this.outbox.control(frame),
       dead: (idleMs) => this.shutdown({ code: 'DEAD_LINK', message: `nothing received for ${Math.round(idleMs)} ms` }, false),
@@ -236,6 +238,10 @@ class Session extends EventEmitter implements MuxSession, StreamHost {
         if (s === undefined) return;
         s.rstCode = f.code;
         this.release(s);
+        // After its FIN the peer's data is complete: a reset then only says it reads no more
+        // (a desk closing a finished response resets rather than wait for the visitor's FIN).
+        // Deliver what arrived instead of discarding it — with grown windows that can be MiBs.
+        if (s.finReceived) return s.peerStopped();
         const refused = f.code === WIRE_CODES.REFUSED_STREAM;
         s.destroy(muxError(refused ? 'TUNNEL_STREAM_REFUSED' : 'TUNNEL_STREAM_RESET', `stream ${f.id} ${refused ? 'refused' : 'reset'} by the peer (${wireCodeName(f.code)})`));
         return;
@@ -312,9 +318,30 @@ class Session extends EventEmitter implements MuxSession, StreamHost {
   }
 
   /** Removes a stream from the table: closed both ways, reset, or refused. */
+  /**
+   * Called as `consumed` bytes of credit go back: the extra bytes to grant on top. A stream
+   * that has consumed a whole window since its last growth, with its consumer keeping up (at
+   * most a quarter of the window unread), doubles its window — up to maxWindow, within the
+   * session's budget. A bulk transfer to a fast reader grows to maxWindow within its first few
+   * MiB; a small response, or a reader slower than the sender, never grows. Like TCP receive
+   * autotuning: the reader's pace, not a round-trip estimate, decides.
+   */
+  private growWindow(s: MuxStream, consumed: number): number {
+    const total = s.granted + consumed;
+    if (total - s.grownAt < s.window || s.window >= this.opts.maxWindow) return 0;
+    s.grownAt = total;
+    if (s.readableLength > s.window >>> 2) return 0;
+    const extra = Math.min(s.window, this.opts.maxWindow - s.window, this.opts.windowBudget - this.grown);
+    if (extra <= 0) return 0;
+    s.window += extra;
+    this.grown += extra;
+    return extra;
+  }
+
   private release(s: MuxStream): void {
     if (s.released) return;
     s.released = true;
+    this.grown -= s.window - this.opts.initialWindow;
     this.streams.delete(s.id);
     if ((s.id % 2 === 1) === this.opts.isOpener) this.selfOpened--;
     else this.peerOpened--;

@@ -32,6 +32,10 @@ export class MuxStream extends Duplex {
   sendCredit: number;
   /** Bytes the peer may still send before this side grants more (its view of our window). */
   recvAvail: number;
+  /** This side's receive window: initialWindow, grown by auto-tuning (session.growWindow). */
+  window: number;
+  /** `granted` when the window last grew (or was checked for growth): see session.growWindow. */
+  grownAt = 0;
   /** Bytes pushed to the readable side, and bytes returned to the peer by WINDOW. */
   pushed = 0;
   granted = 0;
@@ -48,6 +52,8 @@ export class MuxStream extends Duplex {
   queuedBytes = 0;
   private writeCallback: WriteCallback | undefined;
   private resetWith: number | undefined;
+  /** The peer reset the stream after its FIN: writes are dropped, the readable side drains. */
+  private writesDropped = false;
 
   constructor(host: StreamHost, id: number, meta: Buffer, recvWindow: number, sendCredit: number, writableHighWaterMark: number) {
     // readableHighWaterMark = the window: the credit, not the stream buffer, bounds what
@@ -57,6 +63,7 @@ export class MuxStream extends Duplex {
     this.id = id;
     this.meta = meta;
     this.recvAvail = recvWindow;
+    this.window = recvWindow;
     this.sendCredit = sendCredit;
   }
 
@@ -98,6 +105,22 @@ export class MuxStream extends Duplex {
     }
   }
 
+  /**
+   * The peer reset the stream after its FIN (see the session's RST handling): what it sent is
+   * complete and stays readable; nothing more can go to it, so queued and later writes are
+   * dropped, and the stream closes (without an error) once its reader has taken everything.
+   */
+  peerStopped(): void {
+    this.writesDropped = true;
+    this.queue.length = 0;
+    this.queueHead = 0;
+    this.queueOffset = 0;
+    this.queuedBytes = 0;
+    this.written();
+    if (this.readableEnded) this.destroy();
+    else this.once('end', () => this.destroy());
+  }
+
   /** Everything written so far is framed: let the writer continue. */
   written(): void {
     const cb = this.writeCallback;
@@ -108,18 +131,21 @@ export class MuxStream extends Duplex {
   // Duplex implementation ------------------------------------------------------------------
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: WriteCallback): void {
+    if (this.writesDropped) return callback();
     this.enqueue(chunk);
     this.writeCallback = callback;
     this.host.wantSend(this);
   }
 
   override _writev(chunks: { chunk: Buffer }[], callback: WriteCallback): void {
+    if (this.writesDropped) return callback();
     for (const c of chunks) this.enqueue(c.chunk);
     this.writeCallback = callback;
     this.host.wantSend(this);
   }
 
   override _final(callback: WriteCallback): void {
+    if (this.writesDropped) return callback();
     this.host.sendFin(this);
     callback();
   }
