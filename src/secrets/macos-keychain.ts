@@ -11,10 +11,9 @@
 // argument is double-quoted with \ and " escaped, and lines that would not fit are refused
 // before anything is written. Whether a write took effect is never taken from the exit
 // status (interactive mode reports only its last command): the value is read back.
-import { spawnSync } from 'node:child_process';
 import { type KeyringBackend, type KeyringProbe, keyringUnavailable } from './keyring.js';
 import { STORED_SECRET_NAMES } from './names.js';
-import { findTool, SECRET_SERVICE_TIMEOUT_MS } from './secret-service.js';
+import { findTool, firstLine, KEYRING_TOOL_TIMEOUT_MS, pickEnv, runTool, type ToolResult } from './tool.js';
 
 const SERVICE = 'porthole';
 /** security.c MAX_LINE_LEN: the interactive line buffer, newline included. */
@@ -32,58 +31,29 @@ const EXIT_INTERACTION_NOT_ALLOWED = 36;
 const ENCODED_PREFIX = 'porthole-base64:';
 /** Temporary directories macOS empties at boot: a keychain there does not persist. */
 const TEMP_DIRS = ['/tmp/', '/private/tmp/', '/var/folders/', '/private/var/folders/', '/var/tmp/', '/private/var/tmp/'];
-const MAX_OUTPUT_BYTES = 1 << 20;
 
 export interface MacosKeychainOptions {
   /** PATH (to find `security`; absolute entries only) and HOME. */
   env: Record<string, string | undefined>;
-  /** Default SECRET_SERVICE_TIMEOUT_MS (5 s): a hang is a prompt nobody answers. */
+  /** Default KEYRING_TOOL_TIMEOUT_MS (5 s): a hang is a prompt nobody answers. */
   timeoutMs?: number;
 }
 
-interface RunResult {
-  ok: boolean;
-  status: number | null;
-  stdout: string;
-  stderr: string;
-  /** Set when the tool could not run or answer at all (missing, timed out, killed). */
-  failure?: string;
-}
-
 export function createMacosKeychainBackend(options: MacosKeychainOptions): KeyringBackend {
-  const timeoutMs = options.timeoutMs ?? SECRET_SERVICE_TIMEOUT_MS;
+  const timeoutMs = options.timeoutMs ?? KEYRING_TOOL_TIMEOUT_MS;
   /** The default keychain a successful probe found. */
   let keychain: string | undefined;
 
-  const run = (args: string[], input = ''): RunResult => {
-    const exe = findTool('security', options.env);
-    if (exe === undefined) return { ok: false, status: null, stdout: '', stderr: '', failure: 'the `security` tool is not on PATH (it ships with macOS in /usr/bin)' };
-    const env: Record<string, string> = { LC_ALL: 'C' };
-    for (const k of ['PATH', 'HOME']) {
-      const v = options.env[k];
-      if (v) env[k] = v;
-    }
-    const r = spawnSync(exe, args, {
+  const run = (args: string[], input = ''): ToolResult =>
+    runTool('security', args, {
+      env: { ...pickEnv(options.env, ['PATH', 'HOME']), LC_ALL: 'C' },
+      timeoutMs,
       input,
-      env,
-      encoding: 'utf8',
-      timeout: timeoutMs,
-      killSignal: 'SIGKILL',
-      maxBuffer: MAX_OUTPUT_BYTES,
-      shell: false,
+      missing: 'the `security` tool is not on PATH (it ships with macOS in /usr/bin)',
+      timeoutHint: 'a keychain prompt nobody answered?',
     });
-    const stdout = r.stdout ?? '';
-    const stderr = (r.stderr ?? '').trim();
-    if (r.error) {
-      const code = (r.error as NodeJS.ErrnoException).code;
-      const failure = code === 'ETIMEDOUT' ? `security did not answer within ${timeoutMs / 1000} s (a keychain prompt nobody answered?)` : `security failed: ${r.error.message}`;
-      return { ok: false, status: r.status, stdout, stderr, failure };
-    }
-    if (r.signal) return { ok: false, status: null, stdout, stderr, failure: `security was killed by ${r.signal}` };
-    return { ok: r.status === 0, status: r.status, stdout, stderr };
-  };
 
-  const problem = (r: RunResult): string => {
+  const problem = (r: ToolResult): string => {
     if (r.failure) return r.failure;
     if (r.status === EXIT_INTERACTION_NOT_ALLOWED) return 'the keychain is locked and cannot be unlocked without the desktop session (typical over SSH)';
     return firstLine(r.stderr) || `security exited with ${r.status}`;
@@ -119,7 +89,7 @@ export function createMacosKeychainBackend(options: MacosKeychainOptions): Keyri
     return keychain!;
   };
 
-  const failed = (what: string, r: RunResult): never => {
+  const failed = (what: string, r: ToolResult): never => {
     keychain = undefined;
     throw keyringUnavailable(`Cannot ${what} in the OS keyring: ${problem(r)}.`);
   };
@@ -191,8 +161,4 @@ function encode(value: string): string {
 
 function decode(stored: string): string {
   return stored.startsWith(ENCODED_PREFIX) ? Buffer.from(stored.slice(ENCODED_PREFIX.length), 'base64').toString('utf8') : stored;
-}
-
-function firstLine(s: string): string {
-  return s.split('\n', 1)[0]!.slice(0, 300);
 }

@@ -4,10 +4,10 @@
 // secret goes to `secret-tool store` on stdin and comes back from `lookup` on stdout: never
 // in argv (readable by every local user) or the environment. No shell; every call is bounded
 // by a timeout. Spec: https://specifications.freedesktop.org/secret-service-spec/latest/
-import { spawnSync } from 'node:child_process';
-import { accessSync, constants, statSync } from 'node:fs';
-import { delimiter, isAbsolute, join } from 'node:path';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { type KeyringBackend, type KeyringProbe, keyringUnavailable } from './keyring.js';
+import { findTool, firstLine, KEYRING_TOOL_TIMEOUT_MS, pickEnv, runTool, type ToolResult } from './tool.js';
 
 const BUS_NAME = 'org.freedesktop.secrets';
 const SERVICE_PATH = '/org/freedesktop/secrets';
@@ -19,24 +19,12 @@ const SERVICE_PATH = '/org/freedesktop/secrets';
 const SESSION_COLLECTION = '/org/freedesktop/secrets/collection/session';
 /** Every item porthole stores carries service=porthole, home=<realpath of the home>, name=<secret>. */
 const SERVICE_ATTRIBUTE = 'porthole';
-/** Per external call. The service answers in milliseconds; a hang means a prompt or a dead bus. */
-export const SECRET_SERVICE_TIMEOUT_MS = 5_000;
-const MAX_OUTPUT_BYTES = 1 << 20;
 
 export interface SecretServiceOptions {
   /** Where the session bus is: DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus. Also PATH. */
   env: Record<string, string | undefined>;
-  /** Default SECRET_SERVICE_TIMEOUT_MS. */
+  /** Default KEYRING_TOOL_TIMEOUT_MS (5 s). */
   timeoutMs?: number;
-}
-
-interface RunResult {
-  ok: boolean;
-  status: number | null;
-  stdout: string;
-  stderr: string;
-  /** Set when the tool could not run or answer at all (missing, timed out, killed). */
-  failure?: string;
 }
 
 const INSTALL_HINT: Record<string, string> = {
@@ -45,7 +33,7 @@ const INSTALL_HINT: Record<string, string> = {
 };
 
 export function createSecretServiceBackend(options: SecretServiceOptions): KeyringBackend {
-  const timeoutMs = options.timeoutMs ?? SECRET_SERVICE_TIMEOUT_MS;
+  const timeoutMs = options.timeoutMs ?? KEYRING_TOOL_TIMEOUT_MS;
   const bus = sessionBus(options.env);
   /** The collection a successful probe found; items must live there. */
   let collection: string | undefined;
@@ -54,45 +42,15 @@ export function createSecretServiceBackend(options: SecretServiceOptions): Keyri
    * The child gets only what it needs: PATH, the bus address, a fixed locale for parsable
    * output, and no DISPLAY, so GDBus never autolaunches a bus of its own.
    */
-  const childEnv = (address: string): Record<string, string> => {
-    const env: Record<string, string> = { DBUS_SESSION_BUS_ADDRESS: address, LC_ALL: 'C' };
-    for (const k of ['PATH', 'HOME', 'XDG_RUNTIME_DIR']) {
-      const v = options.env[k];
-      if (v) env[k] = v;
-    }
-    return env;
-  };
+  const childEnv = (address: string): Record<string, string> => ({
+    ...pickEnv(options.env, ['PATH', 'HOME', 'XDG_RUNTIME_DIR']),
+    DBUS_SESSION_BUS_ADDRESS: address,
+    LC_ALL: 'C',
+  });
 
-  const run = (file: string, args: string[], input = ''): RunResult => {
+  const run = (file: string, args: string[], input = ''): ToolResult => {
     if (bus.address === undefined) return { ok: false, status: null, stdout: '', stderr: '', failure: bus.problem };
-    // Absolute paths only: a relative or empty PATH entry would run whatever sits in the
-    // working directory under that name — and secret-tool gets the secret on stdin.
-    const exe = findTool(file, options.env);
-    if (exe === undefined) return { ok: false, status: null, stdout: '', stderr: '', failure: INSTALL_HINT[file] ?? `${file} is not installed` };
-    const r = spawnSync(exe, args, {
-      input,
-      env: childEnv(bus.address),
-      encoding: 'utf8',
-      timeout: timeoutMs,
-      killSignal: 'SIGKILL',
-      maxBuffer: MAX_OUTPUT_BYTES,
-      shell: false,
-      windowsHide: true,
-    });
-    const stdout = r.stdout ?? '';
-    const stderr = (r.stderr ?? '').trim();
-    if (r.error) {
-      const code = (r.error as NodeJS.ErrnoException).code;
-      const failure =
-        code === 'ENOENT'
-          ? (INSTALL_HINT[file] ?? `${file} is not installed`)
-          : code === 'ETIMEDOUT'
-            ? `${file} did not answer within ${timeoutMs / 1000} s`
-            : `${file} failed: ${r.error.message}`;
-      return { ok: false, status: r.status, stdout, stderr, failure };
-    }
-    if (r.signal) return { ok: false, status: null, stdout, stderr, failure: `${file} was killed by ${r.signal}` };
-    return { ok: r.status === 0, status: r.status, stdout, stderr };
+    return runTool(file, args, { env: childEnv(bus.address), timeoutMs, input, missing: INSTALL_HINT[file] ?? `${file} is not installed` });
   };
 
   /** `gdbus call` on the Secret Service; the GVariant text it prints, or a reason it failed. */
@@ -148,7 +106,7 @@ export function createSecretServiceBackend(options: SecretServiceOptions): Keyri
     return a;
   };
 
-  const failed = (what: string, r: RunResult): never => {
+  const failed = (what: string, r: ToolResult): never => {
     collection = undefined;
     throw keyringUnavailable(`Cannot ${what} in the OS keyring: ${r.failure ?? (firstLine(r.stderr) || `secret-tool exited with ${r.status}`)}.`);
   };
@@ -257,23 +215,4 @@ function sessionBus(env: Record<string, string | undefined>): { address: string;
   return {
     problem: 'there is no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is unset and $XDG_RUNTIME_DIR/bus does not exist; typical over SSH or in a service)',
   };
-}
-
-/** The absolute path of `name` on PATH, skipping relative and empty entries; undefined if none. */
-export function findTool(name: string, env: Record<string, string | undefined>): string | undefined {
-  for (const dir of (env['PATH'] ?? '').split(delimiter)) {
-    if (!isAbsolute(dir)) continue;
-    const file = join(dir, name);
-    try {
-      accessSync(file, constants.X_OK);
-      return file;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-function firstLine(s: string): string {
-  return s.split('\n', 1)[0]!.slice(0, 300);
 }

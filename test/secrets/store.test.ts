@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isPortholeError } from '../../src/errors.js';
 import { type StatePaths, statePaths } from '../../src/secrets/paths.js';
-import { findTool } from '../../src/secrets/secret-service.js';
+import { findTool } from '../../src/secrets/tool.js';
 import { readState, updateState } from '../../src/secrets/state.js';
 import {
   createFileSecretStore,
