@@ -317,7 +317,6 @@ class Session extends EventEmitter implements MuxSession, StreamHost {
     return undefined;
   }
 
-  /** Removes a stream from the table: closed both ways, reset, or refused. */
   /**
    * Called as `consumed` bytes of credit go back: the extra bytes to grant on top. A stream
    * that has consumed a whole window since its last growth, with its consumer keeping up (at
@@ -338,6 +337,7 @@ class Session extends EventEmitter implements MuxSession, StreamHost {
     return extra;
   }
 
+  /** Removes a stream from the table: closed both ways, reset, or refused. */
   private release(s: MuxStream): void {
     if (s.released) return;
     s.released = true;

@@ -56,8 +56,8 @@ export class MuxStream extends Duplex {
   private writesDropped = false;
 
   constructor(host: StreamHost, id: number, meta: Buffer, recvWindow: number, sendCredit: number, writableHighWaterMark: number) {
-    // readableHighWaterMark = the window: the credit, not the stream buffer, bounds what
-    // the peer sends, and push() never reports 'full' before the window is.
+    // readableHighWaterMark = the initial window: the credit, not the stream buffer, bounds
+    // what the peer sends (push()'s answer is not used; a grown window may exceed this).
     super({ allowHalfOpen: true, readableHighWaterMark: recvWindow, writableHighWaterMark });
     this.host = host;
     this.id = id;
