@@ -2,7 +2,7 @@
 // supplied token wins, first-run generation, and refusing to regenerate a lost token.
 import { readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { PortholeError } from '../errors.js';
+import { isPortholeError, PortholeError } from '../errors.js';
 import { readSecretFile, writeFileAtomic } from '../util/fs.js';
 import { keyringUnavailable } from './keyring.js';
 import { checkSecretName, SECRET_NAME_RE } from './names.js';
@@ -122,7 +122,10 @@ export function openSecretStore(paths: StatePaths, options: OpenSecretStoreOptio
   if (mode === 'file') return recordOnWrite(paths, createFileSecretStore(paths.secretsDir));
   const backend = keyringBackendFor(options);
   const probe = backend?.probe() ?? { ok: false as const, reason: noBackendReason(options.platform) };
-  if (probe.ok) return recordOnWrite(paths, createKeyringSecretStore(paths, backend));
+  if (probe.ok) {
+    const keyring = recordOnWrite(paths, createKeyringSecretStore(paths, backend));
+    return mode === 'auto' ? keyringOrFiles(keyring, () => recordOnWrite(paths, createFileSecretStore(paths.secretsDir))) : keyring;
+  }
   if (mode === 'keyring') {
     throw keyringUnavailable(
       `PORTHOLE_SECRET_STORE=keyring, but the OS keyring cannot be used: ${probe.reason}. ` +
@@ -159,6 +162,44 @@ export function listFileSecrets(secretsDir: string): string[] {
 
 function hasStoredFiles(secretsDir: string): boolean {
   return listFileSecrets(secretsDir).length > 0;
+}
+
+/**
+ * A new home in auto mode: the keyring its probe found usable, unless the keyring fails
+ * (KEYRING_UNAVAILABLE) before the first secret is stored in it — a keychain that answers a
+ * search but is locked for reading or writing, say. Then files, as auto would have chosen,
+ * recorded at their first write. Only until that first write: after it the home's store is
+ * recorded and never changes by itself.
+ */
+function keyringOrFiles(keyring: SecretStore, files: () => SecretStore): SecretStore & { list?(): string[] } {
+  let store: SecretStore & { list?(): string[] } = keyring;
+  let settled = false;
+  const fallback = <T>(fn: () => T): T => {
+    if (settled) return fn();
+    try {
+      return fn();
+    } catch (err) {
+      if (!isPortholeError(err, 'KEYRING_UNAVAILABLE') || store !== keyring) throw err;
+      store = files();
+      return fn();
+    }
+  };
+  return {
+    get kind() {
+      return store.kind;
+    },
+    get backend() {
+      return store.backend;
+    },
+    get: (name) => fallback(() => store.get(name)),
+    set(name, value) {
+      fallback(() => store.set(name, value));
+      settled = true;
+    },
+    delete: (name) => fallback(() => store.delete(name)),
+    list: () => fallback(() => store.list?.() ?? []),
+    describe: () => store.describe(),
+  };
 }
 
 /** Wraps a store so that its first write records it in state.json (after the write succeeds). */

@@ -148,6 +148,28 @@ describe('macOS Keychain backend (security emulator)', () => {
     assert.equal(openSecretStore(kept, { ...DARWIN, env: env() }).get('token'), 'kept-token');
   });
 
+  test('a keychain that answers searches but refuses values: a new home (auto) ends up on files, not on an error', () => {
+    flag('locked-content', true);
+    try {
+      // The probe only searches, so it calls the keychain usable.
+      assert.equal(hasPersistentKeyring({ ...DARWIN, env: env() }), true);
+      const paths = statePaths(home());
+      const store = openSecretStore(paths, { ...DARWIN, env: env() });
+      const { token } = resolveToken({ paths, store, env: {}, create: true });
+      assert.equal(store.kind, 'file');
+      assert.equal(readFileSync(paths.tokenFile, 'utf8').trim(), token);
+      assert.equal(readState(paths).secretStore?.kind, 'file');
+      assert.equal(items().some((i) => i.acct.endsWith(`@${paths.home}`)), false);
+      // Asked for by name, the keyring's failure is the answer.
+      const forced = statePaths(home());
+      const strict = openSecretStore(forced, { ...DARWIN, env: env({ PORTHOLE_SECRET_STORE: 'keyring' }) });
+      assert.throws(() => strict.set('token', 'v'), (err: unknown) => isPortholeError(err, 'KEYRING_UNAVAILABLE'));
+      assert.equal(existsSync(forced.tokenFile), false);
+    } finally {
+      flag('locked-content', false);
+    }
+  });
+
   test('a tool that hangs is cut off by the timeout; a write that did not take is caught', () => {
     const backend = createMacosKeychainBackend({ env: env(), timeoutMs: 300 });
     flag('hang', true);
@@ -175,10 +197,21 @@ describe('macOS Keychain backend (security emulator)', () => {
   test('limits: values too long for one `security -i` line, control characters in the home, unregistered names', () => {
     const paths = statePaths(home());
     const store = openSecretStore(paths, { ...DARWIN, env: env() });
+    store.set('token', 'short'); // the home is on the keychain from here on
     const before = items().length;
     assert.throws(() => store.set('token', 'y'.repeat(3000)), (err: unknown) => isPortholeError(err, 'KEYRING_UNAVAILABLE') && /4096-byte command line/.test(err.message));
     assert.equal(items().length, before, 'nothing half-written');
-    assert.throws(() => openSecretStore(statePaths(home('new\nline')), { ...DARWIN, env: env() }).set('token', 'v'), (err: unknown) => isPortholeError(err, 'KEYRING_UNAVAILABLE') && /control characters/.test(err.message));
+    assert.equal(store.get('token'), 'short');
+    const odd = home('new\nline');
+    assert.throws(
+      () => openSecretStore(statePaths(odd), { ...DARWIN, env: env({ PORTHOLE_SECRET_STORE: 'keyring' }) }).set('token', 'v'),
+      (err: unknown) => isPortholeError(err, 'KEYRING_UNAVAILABLE') && /control characters/.test(err.message),
+    );
+    // In auto mode such a home simply gets files.
+    assert.equal(openSecretStore(statePaths(odd), { ...DARWIN, env: env() }).kind, 'keyring');
+    const auto = openSecretStore(statePaths(odd), { ...DARWIN, env: env() });
+    auto.set('token', 'v');
+    assert.equal(auto.kind, 'file');
     // A name `list` would not find is refused in every keyring, before the keyring is asked.
     assert.throws(() => store.set('not-registered', 'v'), { code: 'INTERNAL' });
     assert.throws(() => store.get('../x'), { code: 'INVALID_ARGUMENT' });

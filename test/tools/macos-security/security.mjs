@@ -14,6 +14,7 @@
 // State lives in $HOME/Library/Keychains/login.keychain-db.json. Test switches, files in
 // that directory: `locked` (searches and writes fail with 36), `no-default` (no default
 // keychain), `hang` (every command sleeps), `drop-writes` (add succeeds but stores nothing),
+// `locked-content` (searches work, but reading a value (-w) or adding one fails with 36),
 // `default-path` (its text is reported as the default keychain's path).
 // Every invocation's argv is appended to $HOME/security-argv.log, so tests can check that
 // no secret ever appears there.
@@ -146,6 +147,7 @@ function execute(argv) {
     const item = load().items.find((it) => (o.s === undefined || it.svce === o.s) && (o.a === undefined || it.acct === o.a));
     if (!item) return fail('SecKeychainSearchCopyNext: The specified item could not be found in the keychain.', 44);
     if (o.w) {
+      if (flag('locked-content')) return fail('SecKeychainItemCopyContent: User interaction is not allowed.', 36);
       const data = Buffer.from(item.data, 'hex');
       const printable = data.every((b) => b >= 0x20 && b < 0x7f);
       process.stdout.write(`${printable ? data.toString('latin1') : data.toString('hex')}\n`);
@@ -158,7 +160,7 @@ function execute(argv) {
     const o = parse(rest, { U: false, s: true, a: true, l: true, X: true, w: true, j: true });
     if (o.error) return fail(o.error, 2);
     if (o.s === undefined || o.a === undefined) return fail('add-generic-password: -s and -a are required', 2);
-    if (flag('locked')) return fail('SecKeychainItemCreateFromContent (<default>): User interaction is not allowed.', 36);
+    if (flag('locked') || flag('locked-content')) return fail('SecKeychainItemCreateFromContent (<default>): User interaction is not allowed.', 36);
     let data;
     if (o.X !== undefined) {
       if (!/^([0-9a-fA-F]{2})*$/.test(o.X)) return fail('add-generic-password: -X needs hex data', 2);
