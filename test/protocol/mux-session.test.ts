@@ -380,9 +380,11 @@ test('a consumer that never reads fills only its own window; other streams finis
 });
 
 test('window auto-tuning: a bulk stream read promptly grows to maxWindow; a slow reader stays at the initial window', async (t) => {
-  const initialWindow = 64 * 1024;
-  const maxWindow = 1024 * 1024;
-  const { relay, desk } = await tcpPair(t, {}, { initialWindow, maxWindow });
+  // Small windows, so that one batch of the sender (256 KiB per event-loop turn) can use up
+  // half a window even with both ends in this one process.
+  const initialWindow = 16 * 1024;
+  const maxWindow = 256 * 1024;
+  const { relay, desk } = await tcpPair(t, {}, { initialWindow, maxWindow, windowBudget: maxWindow });
   const received = new Map<string, MuxStream>();
   const bodies = new Map<string, Promise<Buffer>>();
   desk.on('stream', (s, meta) => {
@@ -391,13 +393,13 @@ test('window auto-tuning: a bulk stream read promptly grows to maxWindow; a slow
     s.end(); // nothing to send back: each stream closes once its upload is read
     if (name === 'fast') bodies.set(name, readAll(s));
     else {
-      // A reader slower than the sender: 16 KiB every 5 ms, so its buffer stays full.
+      // A reader slower than the sender: 1 KiB every 2 ms, so its buffer stays full.
       const chunks: Buffer[] = [];
       bodies.set(name, new Promise((resolve) => {
         const timer = setInterval(() => {
-          const c: Buffer | null = s.read(16 * 1024) ?? s.read();
+          const c: Buffer | null = s.read(1024) ?? s.read();
           if (c !== null) chunks.push(c);
-        }, 5);
+        }, 2);
         s.once('end', () => {
           clearInterval(timer);
           resolve(Buffer.concat(chunks));
@@ -406,7 +408,7 @@ test('window auto-tuning: a bulk stream read promptly grows to maxWindow; a slow
     }
   });
   const fastBody = Buffer.alloc(8 << 20, 1);
-  const slowBody = Buffer.alloc(1 << 20, 2);
+  const slowBody = Buffer.alloc(128 * 1024, 2);
   const fast = relay.openStream(Buffer.from('fast'));
   const slow = relay.openStream(Buffer.from('slow'));
   fast.end(fastBody);
@@ -421,9 +423,59 @@ test('window auto-tuning: a bulk stream read promptly grows to maxWindow; a slow
   await Promise.all([closedStream(fast), closedStream(slow)]);
 });
 
+test('window auto-tuning: no growth on a path slower than the window (nothing queues in front of the link)', async (t) => {
+  // relay → throttling proxy (~2 MB/s, as a slow uplink) → desk: the desk reads promptly, but
+  // the data never arrives faster than it is granted back, so the window stays as it was.
+  const deskServer = net.createServer();
+  const deskPort = await listen(deskServer);
+  const proxy = net.createServer((from) => {
+    const to = net.connect({ port: deskPort, host: '127.0.0.1', noDelay: true });
+    to.pipe(from);
+    // Paced like a slow uplink: 1 KiB per millisecond (~1 MB/s), so the desk sees small
+    // pieces, never a window's worth at once.
+    let queued = Buffer.alloc(0);
+    const pace = setInterval(() => {
+      if (queued.length === 0) return;
+      to.write(queued.subarray(0, 1024));
+      queued = queued.subarray(1024);
+      if (queued.length < 16 * 1024) from.resume();
+    }, 1);
+    from.on('data', (chunk: Buffer) => {
+      queued = Buffer.concat([queued, chunk]);
+      if (queued.length >= 64 * 1024) from.pause();
+    });
+    const stop = () => clearInterval(pace);
+    for (const sock of [from, to]) {
+      sock.on('error', () => {});
+      sock.on('close', stop);
+    }
+  });
+  const proxyPort = await listen(proxy);
+  const accepted = once(deskServer, 'connection');
+  const client = net.connect(proxyPort, '127.0.0.1');
+  const [[serverSocket]] = await Promise.all([accepted, once(client, 'connect')]);
+  const initialWindow = 16 * 1024;
+  const relay = createMuxSession(client, { isOpener: true });
+  const desk = createMuxSession(serverSocket as net.Socket, { isOpener: false, initialWindow, maxWindow: 256 * 1024 });
+  t.after(async () => {
+    relay.close();
+    desk.close();
+    await closeServer(proxy);
+    await closeServer(deskServer);
+  });
+  const got = new Promise<{ s: MuxStream; body: Buffer }>((resolve) => desk.once('stream', (s: MuxStream) => void readAll(s).then((body) => resolve({ s, body }))));
+  const body = Buffer.alloc(256 * 1024, 9);
+  const s = relay.openStream(Buffer.from('slow-path'));
+  s.on('error', () => {});
+  s.end(body);
+  const r = await got;
+  assert.ok(r.body.equals(body));
+  assert.equal(r.s.window, initialWindow, 'a path-limited stream keeps its window');
+});
+
 test('window auto-tuning stays within the session budget, which closing streams return', async (t) => {
-  const initialWindow = 64 * 1024;
-  const { relay, desk } = await tcpPair(t, {}, { initialWindow, maxWindow: 1024 * 1024, windowBudget: 256 * 1024 });
+  const initialWindow = 16 * 1024;
+  const { relay, desk } = await tcpPair(t, {}, { initialWindow, maxWindow: 256 * 1024, windowBudget: 64 * 1024 });
   const size = 4 << 20;
   /** Opens n streams at once and sends `size` bytes on each, all read promptly; resolves with the desk's streams, still open. */
   const bulk = async (n: number) => {
@@ -456,13 +508,13 @@ test('window auto-tuning stays within the session budget, which closing streams 
   const first = await bulk(3);
   const growth = first.received.reduce((sum, s) => sum + s.window - initialWindow, 0);
   assert.ok(growth > 0, 'the streams grew');
-  assert.ok(growth <= 256 * 1024, `growth ${growth} of three open streams within the 256 KiB budget`);
+  assert.ok(growth <= 64 * 1024, `growth ${growth} of three open streams within the 64 KiB budget`);
   // Closing them returns the budget: a new bulk stream grows as far as the whole budget allows.
   for (const s of first.sent) s.destroy();
   const gone = (s: MuxStream) => (s.closed ? Promise.resolve() : new Promise((r) => s.once('close', r)));
   await Promise.all(first.received.map(gone));
   const second = await bulk(1);
-  assert.equal(second.received[0]!.window, initialWindow + 256 * 1024, 'the whole budget was available again');
+  assert.equal(second.received[0]!.window, initialWindow + 64 * 1024, 'the whole budget was available again');
   for (const s of second.sent) s.destroy();
   await gone(second.received[0]!);
 });

@@ -19,14 +19,14 @@ export interface MuxOptions {
    */
   initialWindow?: number;
   /**
-   * Largest receive window a stream grows to (auto-tuning, as TCP stacks do). A stream
-   * starts at initialWindow; each time it has consumed a whole window while its reader kept
-   * up (at most a quarter of the window unread), the next grant doubles the window, up to
-   * this (session.growWindow). 256 KiB is below what one bulk stream needs on a fast path:
-   * the credit's round trip through the relay, TLS and the visitor's socket is ~1 ms here. A
-   * 1 GiB download through the relay measured 264–295 MB/s at a fixed 256 KiB, ~440–457 at a
-   * fixed 1 MiB, 400–490 growing to 4 MiB. A slow reader never grows its window. Default
-   * 4 MiB; equal to initialWindow: no growth.
+   * Largest receive window a stream grows to (auto-tuning). A stream starts at
+   * initialWindow and doubles its window, up to this, when data arrives faster than its
+   * credit goes back while its reader keeps up (session.growWindow). 256 KiB is below what
+   * one bulk stream needs on a fast path: the credit's round trip through the relay, TLS and
+   * the visitor's socket is ~1 ms on one machine. A 1 GiB download through the relay
+   * measured 264–295 MB/s at a fixed 256 KiB and 405–454 growing to 4 MiB. On a path slower
+   * than the window, or to a slow reader, the window does not grow. Default 4 MiB; equal to
+   * initialWindow: no growth.
    */
   maxWindow?: number;
   /**

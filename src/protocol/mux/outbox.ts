@@ -163,6 +163,7 @@ export class Outbox {
       // consumed + extra ≤ the window, far below MAX_WINDOW.
       const owed = consumed + this.grow(s, consumed);
       s.granted += consumed;
+      s.credited += owed;
       s.recvAvail += owed;
       parts.push(encodeWindow(s.id, owed));
       bytes += FRAME_HEADER_SIZE + 4;

@@ -97,7 +97,11 @@ class Session extends EventEmitter implements MuxSession, StreamHost {
       dataHeader: (id, length) => this.onDataHeader(id, length),
       data: (_id, piece) => {
         const s = this.dataTarget;
-        if (s !== undefined && !s.destroyed) s.receive(piece);
+        if (s === undefined || s.destroyed) return;
+        s.receive(piece);
+        // Over half of the credit this side has issued has arrived and not been returned yet:
+        // the data comes faster than credit goes back, the window is the limit (growWindow).
+        if (s.credited - s.pushed < s.window >>> 1) s.starved = true;
       },
     });
     this.outbox = new Outbox(socket, (reason) => this.fail(reason), (s, consumed) => this.growWindow(s, consumed));
@@ -319,15 +323,19 @@ class Session extends EventEmitter implements MuxSession, StreamHost {
 
   /**
    * Called as `consumed` bytes of credit go back: the extra bytes to grant on top. A stream
-   * that has consumed a whole window since its last growth, with its consumer keeping up (at
-   * most a quarter of the window unread), doubles its window — up to maxWindow, within the
-   * session's budget. A bulk transfer to a fast reader grows to maxWindow within its first few
-   * MiB; a small response, or a reader slower than the sender, never grows. Like TCP receive
-   * autotuning: the reader's pace, not a round-trip estimate, decides.
+   * doubles its window — up to maxWindow, within the session's budget — when, since its last
+   * growth, it has consumed a whole window, its reader kept up (at most a quarter of the
+   * window unread), and `starved` was seen: more than half of the credit issued had arrived
+   * before this side could return it, i.e. the data came faster than the credit's round trip
+   * — the window, not the path, held the peer back. A path slower than the window (a home
+   * uplink) delivers small pieces that are returned as they come, so the window stays small
+   * and a download does not queue MiBs in front of the link's other streams; a fast path
+   * (relay and desk on one machine, a LAN) grows within the first few MiB.
    */
   private growWindow(s: MuxStream, consumed: number): number {
     const total = s.granted + consumed;
-    if (total - s.grownAt < s.window || s.window >= this.opts.maxWindow) return 0;
+    if (!s.starved || total - s.grownAt < s.window || s.window >= this.opts.maxWindow) return 0;
+    s.starved = false;
     s.grownAt = total;
     if (s.readableLength > s.window >>> 2) return 0;
     const extra = Math.min(s.window, this.opts.maxWindow - s.window, this.opts.windowBudget - this.grown);

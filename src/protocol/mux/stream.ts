@@ -36,6 +36,10 @@ export class MuxStream extends Duplex {
   window: number;
   /** `granted` when the window last grew (or was checked for growth): see session.growWindow. */
   grownAt = 0;
+  /** Credit issued to the peer so far: the initial window plus every WINDOW increment sent. */
+  credited: number;
+  /** Over half the issued credit arrived before it could be returned (session): the window limits the peer. */
+  starved = false;
   /** Bytes pushed to the readable side, and bytes returned to the peer by WINDOW. */
   pushed = 0;
   granted = 0;
@@ -64,6 +68,7 @@ export class MuxStream extends Duplex {
     this.meta = meta;
     this.recvAvail = recvWindow;
     this.window = recvWindow;
+    this.credited = recvWindow;
     this.sendCredit = sendCredit;
   }
 
