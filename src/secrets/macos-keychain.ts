@@ -71,11 +71,7 @@ export function createMacosKeychainBackend(options: MacosKeychainOptions): Keyri
     // A search needs the keychain unlocked: "not found" means usable; locked fails with 36
     // (or shows the unlock prompt in a desktop session, bounded by the timeout).
     const s = run(['find-generic-password', '-s', SERVICE, '-a', `probe@${path}`]);
-    if (!s.ok && s.failure === undefined && s.status === EXIT_NOT_FOUND) {
-      keychain = path;
-      return { ok: true, where: `macOS keychain ${path}` };
-    }
-    if (s.ok) {
+    if (s.ok || notFound(s)) {
       keychain = path;
       return { ok: true, where: `macOS keychain ${path}` };
     }
@@ -98,7 +94,7 @@ export function createMacosKeychainBackend(options: MacosKeychainOptions): Keyri
   const read = (home: string, name: string, what: string): string | undefined => {
     const r = run(['find-generic-password', '-s', SERVICE, '-a', account(home, name), '-w']);
     if (r.ok) return decode(r.stdout.endsWith('\n') ? r.stdout.slice(0, -1) : r.stdout);
-    if (r.failure === undefined && r.status === EXIT_NOT_FOUND) return undefined;
+    if (notFound(r)) return undefined;
     return failed(what, r);
   };
 
@@ -127,7 +123,7 @@ export function createMacosKeychainBackend(options: MacosKeychainOptions): Keyri
     delete(home, name) {
       ensure(`delete the secret "${name}"`);
       const r = run(['delete-generic-password', '-s', SERVICE, '-a', account(home, name)]);
-      if (r.ok || (r.failure === undefined && r.status === EXIT_NOT_FOUND)) return;
+      if (r.ok || notFound(r)) return;
       failed(`delete the secret "${name}"`, r);
     },
     list(home) {
@@ -151,8 +147,13 @@ function account(home: string, name: string): string {
 }
 
 /** One `security -i` line: every argument double-quoted, with \ and " escaped (split_line). */
-export function commandLine(args: string[]): string {
+function commandLine(args: string[]): string {
   return args.map((a) => `"${a.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(' ');
+}
+
+/** `security` ran and answered errSecItemNotFound. */
+function notFound(r: ToolResult): boolean {
+  return r.failure === undefined && r.status === EXIT_NOT_FOUND;
 }
 
 function encode(value: string): string {
