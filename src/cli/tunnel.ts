@@ -1,9 +1,10 @@
 // `porthole tunnel start [--accept-risk] | stop | status | release | secret set`: act on
-// the running gateway of this PORTHOLE_HOME (the secret is stored directly).
+// the running gateway of this PORTHOLE_HOME (`secret set` too when one runs; else the store directly).
 import { openSecretStore } from '../secrets/store.js';
 import { SECRET_STORE_KEY } from '../tunnel/manager.js';
 import { checkRegistrationSecret } from '../gateway/api/tunnel-secret.js';
-import { PortholeError } from '../errors.js';
+import { isPortholeError, PortholeError } from '../errors.js';
+import { callGateway } from './socket-client.js';
 import { homePaths, type CliContext } from './context.js';
 import { loadCliConfig } from './load.js';
 import { remoteSettings, withGateway } from './remote.js';
@@ -59,6 +60,15 @@ export async function tunnelSecretSet(ctx: CliContext, stdin: NodeJS.ReadableStr
   for await (const chunk of stdin) text += chunk.toString();
   // The same rule as POST /_porthole/api/tunnel/secret (the console).
   const secret = checkRegistrationSecret(text.replace(/\r?\n$/, ''));
+  // A running gateway stores it itself (over its 0700 socket), so its status shows the new
+  // secret without re-reading the keyring; with none running (or one without a tunnel), here.
+  try {
+    await callGateway(paths, 'POST', '/_porthole/api/tunnel/secret', { secret });
+    ctx.stderr.write('Registration secret stored by the running gateway. It is used the next time the tunnel connects.\n');
+    return 0;
+  } catch (err) {
+    if (!isPortholeError(err, 'GATEWAY_NOT_RUNNING') && !isPortholeError(err, 'NOT_FOUND')) throw err;
+  }
   const store = openSecretStore(paths);
   store.set(SECRET_STORE_KEY, secret);
   ctx.stderr.write(`Registration secret stored (${store.describe()}). It is used the next time the tunnel connects.\n`);

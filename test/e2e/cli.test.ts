@@ -141,6 +141,22 @@ describe('init and token', () => {
   });
 });
 
+describe('tunnel secret set', () => {
+  it('with no gateway running, stores the secret from stdin in the store (0600); a bad one is INVALID_ARGUMENT', async (t) => {
+    const h = home(t);
+    const env = { PORTHOLE_HOME: h };
+    const secret = 'Rs-registration-secret-0123456789';
+    const r = await runCli(['tunnel', 'secret', 'set'], env, 20_000, `${secret}\n`);
+    assert.equal(r.code, 0, r.stderr);
+    const file = join(h, 'secrets', 'tunnel-registration-secret');
+    assert.equal(readFileSync(file, 'utf8').trim(), secret);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.ok(!r.stderr.includes(secret) && !r.stdout.includes(secret), 'the secret must not be printed');
+    assertFails(await runCli(['tunnel', 'secret', 'set'], env, 20_000, 'short\n'), 'INVALID_ARGUMENT');
+    assert.equal(readFileSync(file, 'utf8').trim(), secret, 'a refused secret leaves the stored one');
+  });
+});
+
 describe('supplied tokens', () => {
   it('--auth-token-file: 0644 is SECRET_FILE_INSECURE; 0600 starts, the token is neither echoed nor "generated"', async (t) => {
     const h = home(t);

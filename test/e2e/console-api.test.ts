@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect, type ControlClient } from '../../src/client/index.js';
-import { type Served, startCli, tempHome } from '../helpers/cli.js';
+import { runCli, type Served, startCli, tempHome } from '../helpers/cli.js';
 import { type EchoApp, startEchoApp } from '../helpers/echo-app.js';
 import { type Reply, send, sessionCookie } from '../helpers/http.js';
 import { fetchRaw } from '../helpers/servers.js';
@@ -175,6 +175,18 @@ describe('console API', () => {
     const got = await api('/_porthole/api/tunnel');
     assert.deepEqual((got.json as { secret: unknown }).secret, { set: true, source: 'store', masked: 'Zq…yX' });
     for (const r of [set, got]) assert.equal(r.text.includes(SECRET.slice(2, -2)), false);
+  });
+
+  test('`porthole tunnel secret set` hands the secret to the running gateway: its status shows it at once', async () => {
+    const next = 'Ab-second-registration-secret-9876543210-cD';
+    const r = await runCli(['tunnel', 'secret', 'set'], { PORTHOLE_HOME: home.home, ...emu.env }, 20_000, `${next}\n`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /stored by the running gateway/);
+    const got = await api('/_porthole/api/tunnel');
+    assert.deepEqual((got.json as { secret: unknown }).secret, { set: true, source: 'store', masked: 'Ab…cD' });
+    assert.equal(readFileSync(join(home.home, 'secrets', 'tunnel-registration-secret'), 'utf8').trim(), next);
+    // Back to the first one through the console, as the tests below expect.
+    assert.equal((await api('/_porthole/api/tunnel/secret', { body: { secret: SECRET } })).status, 200);
   });
 
   test('audit: newest first, limited, the secret never in it', async () => {

@@ -75,12 +75,12 @@ describe('registration secret', () => {
 });
 
 describe('registration secret status', () => {
-  test('the store is read once per few seconds, not per request; a set through the API shows at once', () => {
+  test('the store is read once, not per request; a set through the API shows at once', () => {
     const paths = statePaths(path.join(dir, 'secret-home'));
     const store = createFileSecretStore(paths.secretsDir);
     const access = createRegistrationSecretAccess({ store, env: {}, paths });
     assert.deepEqual(access.info(), { set: false, source: 'dev-default', masked: null });
-    // Written behind the API's back (as `porthole tunnel secret set` does): not read again yet.
+    // Written behind the API's back (only `secret set` with no gateway running does that): not read again.
     store.set('tunnel-registration-secret', 'aa-written-directly-zz');
     assert.equal(access.info().source, 'dev-default');
     assert.deepEqual(access.set('bb-through-the-api-yy'), { set: true, source: 'store', masked: 'bb…yy' });

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 const BIN = new URL('../../bin/porthole.js', import.meta.url).pathname;
 
@@ -59,9 +59,16 @@ export interface CliResult {
  * Runs a CLI command to completion, but never waits forever: a command that is expected
  * to fail and instead starts serving is killed after `timeoutMs` and reported with
  * `timedOut: true` (the assertion on its exit code then fails instead of hanging).
+ * `input` is written to its stdin (otherwise it has none).
  */
-export async function runCli(argv: string[], env: Env, timeoutMs = 20_000): Promise<CliResult> {
-  const child = spawnCli(argv, env);
+export async function runCli(argv: string[], env: Env, timeoutMs = 20_000, input?: string): Promise<CliResult> {
+  let child: ChildProcessByStdio<Writable | null, Readable, Readable>;
+  if (input === undefined) child = spawnCli(argv, env);
+  else {
+    // Secrets reach the CLI on stdin (never argv), as a user pipes them.
+    child = spawn(process.execPath, [BIN, ...argv], { env: cleanEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin!.end(input);
+  }
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

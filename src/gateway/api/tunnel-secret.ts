@@ -12,8 +12,6 @@ import { appendAudit } from '../../util/audit.js';
 export const REGISTRATION_SECRET_ENV = 'PORTHOLE_TUNNEL_REGISTRATION_SECRET';
 const MIN = 16;
 const MAX = 1024;
-/** How long GET /_porthole/api/tunnel reuses what the store said about the secret. */
-export const STORE_INFO_TTL_MS = 5_000;
 
 export interface RegistrationSecretInfo {
   /** A real secret is configured (not the loopback-only dev default). */
@@ -52,14 +50,13 @@ export function createRegistrationSecretAccess(o: {
   paths: StatePaths;
 }): RegistrationSecretAccess {
   // A keyring read is a synchronous child process (secret-tool, security): the status API must
-  // not run one per request. Cached briefly; a change through `set` shows at once, one made by
-  // `porthole tunnel secret set` (straight to the store) within STORE_INFO_TTL_MS.
-  let cached: { at: number; stored: string | undefined } | undefined;
+  // not run one per request. The store is read once; every change goes through `set` (the
+  // console, and `porthole tunnel secret set`, which hands the secret to the running gateway).
+  let cached: { stored: string | undefined } | undefined;
   function info(): RegistrationSecretInfo {
     const fromEnv = o.env[REGISTRATION_SECRET_ENV];
     if (fromEnv) return { set: true, source: 'env', masked: maskSecret(fromEnv) };
-    const now = Date.now();
-    if (cached === undefined || now - cached.at >= STORE_INFO_TTL_MS || now < cached.at) cached = { at: now, stored: o.store.get(SECRET_STORE_KEY) };
+    cached ??= { stored: o.store.get(SECRET_STORE_KEY) };
     const stored = cached.stored;
     if (stored) return { set: true, source: 'store', masked: maskSecret(stored) };
     return { set: false, source: 'dev-default', masked: null };
@@ -70,6 +67,7 @@ export function createRegistrationSecretAccess(o: {
       const value = checkRegistrationSecret(secret);
       cached = undefined;
       o.store.set(SECRET_STORE_KEY, value);
+      cached = { stored: value };
       appendAudit(o.paths.auditLog, 'tunnel secret set', { store: o.store.kind, ...actor });
       return info();
     },
