@@ -6,11 +6,14 @@ import { parseTarget } from '../gateway/target.js';
 import { openSecretStore, resolveToken } from '../secrets/store.js';
 import { homePaths, type CliContext } from './context.js';
 import { loadCliConfig } from './load.js';
+import { remoteSettings } from './remote.js';
 
 export function configCheckCommand(ctx: CliContext, opts: { json?: boolean; config?: string }): number {
   const paths = homePaths(ctx);
   const loaded = loadCliConfig(ctx, paths, opts.config, {});
   if (loaded.config.gateway.target !== undefined) parseTarget(loaded.config.gateway.target);
+  // [remote] (with PORTHOLE_URL): what `porthole status` and the other remote commands would refuse.
+  remoteSettings(ctx.env, loaded.config);
   let token: { source: string; describe: string } | { source: null; describe: string };
   try {
     const t = resolveToken({

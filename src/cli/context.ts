@@ -24,6 +24,8 @@ const USAGE_CODES = new Set<ErrorCode>([
   'TARGET_INVALID',
   'TOKEN_WEAK',
   'SSH_TARGET_INVALID',
+  'TLS_PIN_INVALID',
+  'CONTROL_INSECURE_URL',
 ]);
 
 export function exitCodeFor(err: unknown): number {

@@ -21,7 +21,8 @@ export async function demoCommand(ctx: CliContext, opts: { host?: string; port?:
     stateDir,
     app: app.handleRequest,
     onUpgrade: app.handleUpgrade,
-    settings: { host, port },
+    // The flag as typed: the config check then quotes it back ("got \"abc\"").
+    settings: { host, port: opts.port ?? port },
   });
   const listening = await listenGateway(gateway, { host, port });
   const remoteAccess = isRemoteBind(host);

@@ -83,7 +83,9 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
     .option('--port <port>', 'port to bind (default 7070; 0 picks a free one)')
     .option('--config <file>', 'config file (default $PORTHOLE_HOME/porthole.toml)')
     .option('--json', 'print lifecycle events as JSON lines on stdout (banner goes to stderr)')
-    .addOption(new Option('--auth-mode <mode>', 'authentication mode').choices(['token', 'password', 'trusted-proxy']))
+    // No .choices() on flags that are config keys: the config layer checks them with every
+    // other problem of the file, environment and flags, and reports them together.
+    .option('--auth-mode <mode>', 'authentication mode: token, password or trusted-proxy')
     .option('--insecure-no-auth', 'DISABLE authentication: anyone who reaches the port uses the app')
     .option('--auth-token-file <file>', 'read the gateway token from this file (mode 0600)')
     .option('--auth-token <token>', 'use this gateway token (visible to other local users in the process list: prefer --auth-token-file or PORTHOLE_AUTH_TOKEN)')
@@ -94,11 +96,9 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
     .option('--tunnel', 'also start the public relay tunnel (needs consent once: `porthole tunnel start --accept-risk`)')
     .option('--relay <host:port>', 'the relay to dial for the tunnel')
     .option('--subdomain <name>', 'ask the relay for this name (default: the name this desk holds, else a random one)')
-    .addOption(
-      new Option('--tailscale <mode>', 'expose through Tailscale: serve (your tailnet) or funnel (the internet)').choices(['off', 'serve', 'funnel']),
-    )
+    .option('--tailscale <mode>', 'expose through Tailscale: off, serve (your tailnet) or funnel (the internet)')
     .option('--tailscale-reset-on-exit', "remove porthole's Tailscale mapping when the gateway stops")
-    .addOption(new Option('--tls <mode>', 'serve HTTPS (TLS 1.3) with a self-signed certificate made once in $PORTHOLE_HOME/tls').choices(['off', 'self-signed']))
+    .option('--tls <mode>', 'off, or self-signed: serve HTTPS (TLS 1.3) with a certificate made once in $PORTHOLE_HOME/tls')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; with --tls-key)')
     .option('--tls-key <file>', 'private key (PEM, mode 0600) for --tls-cert')
     .action(async (o) => {

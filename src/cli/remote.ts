@@ -186,7 +186,8 @@ export function httpCaller(route: RemoteRoute): GatewayCall {
           : {
               agent: false,
               ...(socketPath ? { socketPath } : { host: stripBrackets(base.hostname), port: defaultPort(base) }),
-              ...(base.protocol === 'https:' ? { servername: stripBrackets(base.hostname) } : {}),
+              // SNI carries names only (RFC 6066 §3): an IP address is checked against the certificate's IP SANs.
+              ...(base.protocol === 'https:' && !isIP(stripBrackets(base.hostname)) ? { servername: stripBrackets(base.hostname) } : {}),
             }),
       };
       const unreachable = (why: string) => new PortholeError('REMOTE_UNREACHABLE', `no answer from the gateway at ${where}: ${why}`);

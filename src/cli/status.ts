@@ -4,6 +4,7 @@ import { qr } from './banner.js';
 import { homePaths, type CliContext } from './context.js';
 import { withGateway } from './remote.js';
 import { callGateway } from './socket-client.js';
+import { parseExpires } from '../pairing/service.js';
 
 type TunnelSummary = { relay: string | null; state: { state: string; url?: string; lastError?: { code: string } } };
 
@@ -85,7 +86,11 @@ export async function pairCommand(
 ): Promise<number> {
   const paths = homePaths(ctx);
   const body: Record<string, unknown> = { scope: opts.scope ?? 'admin', requireApproval: opts.requireApproval === true };
-  if (opts.expires !== undefined) body['expires'] = opts.expires;
+  if (opts.expires !== undefined) {
+    // Checked here too, so a typo is a usage error (exit 2) whether or not a gateway runs.
+    parseExpires(opts.expires);
+    body['expires'] = opts.expires;
+  }
   const r = await callGateway<PairAnswerView>(paths, 'POST', '/_porthole/api/pair', body);
   if (opts.json) {
     const { link, code, shortCode, scope, expiresAt, deviceExpiresAt, requireApproval } = r;

@@ -67,7 +67,7 @@ export function coerceValue(spec: FieldSpec, raw: unknown, opts: CoerceOptions):
   const text = opts.text === true;
   const value = text && typeof raw === 'string' ? fromText(spec, raw) : raw;
   const wrong = (): Checked<never> =>
-    bad(`expected ${expected(spec, text)}, got ${typeof value === 'string' && text ? quote(value) : typeName(value)}`);
+    bad(`expected ${expected(spec, text)}, got ${typeof value === 'string' && text ? quote(value) : typeof value === 'number' ? String(value) : typeName(value)}`);
 
   switch (spec.kind) {
     case 'boolean':

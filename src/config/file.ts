@@ -67,7 +67,9 @@ function walk(table: Record<string, unknown>, prefix: string, file: string, laye
     } else if (CONFIG_SECTIONS.has(key)) {
       layer.problems.push(`${file}: ${key}: expected a table ([${key}]), got ${typeName(raw)}`);
     } else {
-      layer.problems.push(`${file}: unknown key "${key}"${suggest(key)}`);
+      // A key can be a pasted secret too (a token on a line of its own): never echo one.
+      const shown = /\bph[a-z]?_[A-Za-z0-9_-]{8,}/.test(key) ? `${key.slice(0, key.indexOf('ph'))}ph…(a porthole credential; not shown)` : key;
+      layer.problems.push(`${file}: unknown key "${shown}"${shown === key ? suggest(key) : ''}`);
     }
   }
 }

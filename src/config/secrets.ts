@@ -35,10 +35,11 @@ export function findSecrets(key: string, value: unknown): string[] {
 /** The CONFIG_SECRET_IN_FILE error: where the secrets are (never what) and where they belong. */
 export function secretInFileError(file: string, keys: string[], otherProblems: string[]): PortholeError {
   const where = keys.join(', ');
-  const it = keys.length > 1 ? 'them' : 'it';
+  const many = keys.length > 1;
+  const it = many ? 'them' : 'it';
   const message =
-    `${file}: secret found at ${where}; porthole never reads secrets from its config file. ` +
-    `Remove ${it} (and rotate ${it}: stored in plain text, ${it} may have been copied), then put the gateway token in ` +
+    `${file}: ${many ? 'secrets' : 'secret'} found at ${where}; porthole never reads secrets from its config file. ` +
+    `Remove ${it} (and rotate ${it}: stored in plain text, ${many ? 'they' : 'it'} may have been copied), then put the gateway token in ` +
     'PORTHOLE_AUTH_TOKEN or the secret store (`porthole init`, `porthole token rotate`; ' +
     '`porthole tunnel secret set` for the tunnel registration secret, `porthole password set` for the login password), ' +
     'or write it to a file only you ' +

@@ -2,6 +2,7 @@
 // header names, DNS labels). Each returns the value, normalised where matching code
 // downstream compares exactly, or a problem that says what form is expected.
 // Problems never echo URLs: they may carry credentials.
+import { RESERVED, subdomainSyntaxProblem } from '../relay/names.js';
 import { BlockList, isIP } from 'node:net';
 import { sshDestinationProblem } from '../ssh/target.js';
 
@@ -181,12 +182,17 @@ export function checkHeaderName(v: string): Checked<string> {
   return ok(v);
 }
 
-/** tunnel.subdomain: one lowercase DNS label (a-z0-9-), not an IDN (xn--). */
+/**
+ * tunnel.subdomain: the relay's own rule (src/relay/names.ts), so that `config check` finds
+ * what registration would refuse: one DNS label of 3–63 a-z, 0-9 and inner hyphens, not an
+ * IDNA label ("xn--"), not a reserved name.
+ */
 export function checkLabel(v: string): Checked<string> {
+  if (!/^[\x20-\x7e]*$/.test(v)) return bad(`expected one DNS label of a-z, 0-9 and inner hyphens, got ${quote(v)} (internationalised names are not accepted)`);
   const label = v.toLowerCase();
-  if (!new RegExp(`^${LABEL}$`).test(label) || label.startsWith('xn--')) {
-    return bad(`expected one DNS label of a-z, 0-9 and inner hyphens (max 63), got ${quote(v)}`);
-  }
+  const problem = subdomainSyntaxProblem(label);
+  if (problem !== undefined) return bad(`expected one DNS label of 3 to 63 a-z, 0-9 and inner hyphens, got ${quote(v)}, which ${problem}`);
+  if (RESERVED.has(label)) return bad(`${quote(v)} is reserved on porthole relays (a name visitors or software would trust as the relay's own); pick another`);
   return ok(label);
 }
 

@@ -11,6 +11,7 @@ import type { SessionStore } from '../auth/sessions.js';
 import { PortholeError, isPortholeError } from '../errors.js';
 import { readJsonBody } from '../gateway/json-body.js';
 import { sendError, sendJson } from '../gateway/respond.js';
+import { asHttpError } from '../gateway/api/common.js';
 import type { ConnectionTracker } from '../gateway/tracker.js';
 import type { Logger } from '../log.js';
 import { appendAudit } from '../util/audit.js';
@@ -387,8 +388,8 @@ export function createPairingService(deps: PairingDeps): PairingService {
 
     handle(req, res, path, caller) {
       const method = req.method ?? 'GET';
-      const fail = (err: unknown) =>
-        sendError(res, isPortholeError(err) ? err : new PortholeError('INTERNAL', 'internal error', { expose: false }));
+      // The caller's bad input (INVALID_ARGUMENT: no HTTP status of its own) answers 400 with its message.
+      const fail = (err: unknown) => sendError(res, asHttpError(err));
       const run = (fn: () => Promise<void> | void) => {
         Promise.resolve()
           .then(fn)

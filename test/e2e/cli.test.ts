@@ -248,6 +248,31 @@ describe('porthole.toml problems', () => {
     for (const key of ['gateway.port', 'colour', 'auth.mode', 'nonsense']) assert.ok(r.stderr.includes(key), `${key} not reported:\n${r.stderr}`);
   });
 
+  it('a bad value of a config-backed flag is reported with the file\'s problems, not alone', async (t) => {
+    const h = home(t);
+    writeFileSync(join(h, 'porthole.toml'), '[gateway]\nport = 80.5\nhots = "x"\n');
+    const r = await runCli(['serve', '--target', app.url, '--auth-mode', 'magic', '--tls', 'bogus', '--tailscale', 'on'], { PORTHOLE_HOME: h });
+    assertFails(r, 'CONFIG_INVALID', 2);
+    for (const what of ['gateway.port', '80.5', 'gateway.hots', 'flag --auth-mode', '"magic"', 'flag --tls', 'flag --tailscale']) {
+      assert.ok(r.stderr.includes(what), `${what} not reported:\n${r.stderr}`);
+    }
+  });
+
+  it('a credential pasted as a key is not echoed in the unknown-key error', async (t) => {
+    const secret = newToken();
+    const { r } = await serveWith(t, `[gateway]\n${secret} = 1\n`);
+    assertFails(r, 'CONFIG_INVALID', 2);
+    assert.ok(!r.stderr.includes(secret.slice(3, 15)), r.stderr);
+  });
+
+  it('a subdomain the relay would refuse (too short, reserved) is CONFIG_INVALID', async (t) => {
+    for (const name of ['ab', 'www']) {
+      const { r } = await serveWith(t, `[tunnel]\nsubdomain = "${name}"\n`);
+      assertFails(r, 'CONFIG_INVALID', 2);
+      assert.ok(r.stderr.includes('tunnel.subdomain'), r.stderr);
+    }
+  });
+
   it('broken TOML: exit 2, CONFIG_INVALID', async (t) => {
     const { r, file } = await serveWith(t, '[gateway\nport = 1\n');
     assertFails(r, 'CONFIG_INVALID', 2);
@@ -277,6 +302,18 @@ describe('config check', () => {
     assert.deepEqual(report.values['gateway.host'], { value: 'localhost', source: 'env' });
     assert.equal(report.values['auth.mode']?.source, 'default');
     assert.equal(report.values['auth.mode']?.value, 'token');
+  });
+
+  it('refuses what remote commands would: a pin on an http:// [remote] url', async (t) => {
+    const h = home(t);
+    writeFileSync(join(h, 'porthole.toml'), `[remote]\nurl = "http://127.0.0.1:7070"\ntls_pin = "sha256/${Buffer.alloc(32, 7).toString('base64')}"\n`);
+    assertFails(await runCli(['config', 'check'], { PORTHOLE_HOME: h }), 'CONFIG_INVALID', 2);
+  });
+
+  it('a malformed --pin is a usage error (exit 2) in remote mode', async (t) => {
+    const h = home(t);
+    const r = await runCli(['call', 'health', '--pin', 'bogus'], { PORTHOLE_HOME: h, PORTHOLE_URL: 'https://127.0.0.1:1', PORTHOLE_TOKEN: newToken() });
+    assertFails(r, 'TLS_PIN_INVALID', 2);
   });
 
   it('exits 2 on a broken file', async (t) => {

@@ -218,6 +218,18 @@ describe('pairing e2e', () => {
     assert.equal((await exchange({ code: p.code, name: 'x', kind: 'sdk' })).status, 201);
   });
 
+  test('a bad expiry or scope is the caller\'s error: 400 with its message over HTTP, exit 2 from the CLI', async () => {
+    const owner = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+    for (const body of [{ expires: '5x' }, { scope: 'god' }, { expires: '0h' }]) {
+      const r = await send(port, '/_porthole/api/pair', { method: 'POST', headers: owner, body: JSON.stringify(body) });
+      assertError(r, 400, 'INVALID_ARGUMENT');
+      assert.notEqual((r.json as { error: { message: string } }).error.message, 'internal error', r.text);
+    }
+    const cli = await runCli(['pair', '--expires', '5x'], env());
+    assert.equal(cli.code, 2, cli.stderr);
+    assert.match(cli.stderr, /\[INVALID_ARGUMENT\]/);
+  });
+
   test('bad bodies are refused before the code is spent', async () => {
     const p = await pair();
     assertError(await exchange({ code: p.code, kind: 'sdk' }), 400, 'BAD_REQUEST');
