@@ -1,6 +1,7 @@
 // `porthole ssh-tunnel [--target user@host] [--local-port N] [--remote-port N] [--run] [--json]`:
 // print the copy-ready `ssh -L` that reaches the desk's gateway from this machine, or
 // (--run) keep one alive — reconnecting with back-off, like autossh — until stopped.
+import { existsSync } from 'node:fs';
 import { PortholeError } from '../errors.js';
 import { type ForwardSpec, PREFERRED_CIPHER, printedCommand } from '../ssh/command.js';
 import { effectiveCiphers, findSsh } from '../ssh/probe.js';
@@ -50,6 +51,10 @@ export function planSshTunnel(ctx: CliContext, o: SshTunnelFlags): Plan {
   const remotePort = o.remotePort !== undefined ? port(o.remotePort, '--remote-port') : config.gateway.port;
   const localPort = o.localPort !== undefined ? port(o.localPort, '--local-port') : remotePort;
   const configFile = o.sshConfig ?? (ctx.env['PORTHOLE_SSH_CONFIG'] || undefined);
+  // ssh would only say "Can't open user config file" once the command is run.
+  if (configFile !== undefined && !existsSync(configFile)) {
+    throw new PortholeError('INVALID_ARGUMENT', `${o.sshConfig !== undefined ? '--ssh-config' : 'PORTHOLE_SSH_CONFIG'}: no such file ${configFile}`);
+  }
   return {
     target,
     localPort,

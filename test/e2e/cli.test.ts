@@ -157,6 +157,14 @@ describe('tunnel secret set', () => {
   });
 });
 
+describe('ssh-tunnel', () => {
+  it('a --ssh-config that does not exist is INVALID_ARGUMENT (exit 2) before a command is printed', async (t) => {
+    const r = await runCli(['ssh-tunnel', '--target', 'me@desk.example', '--ssh-config', join(home(t), 'no-such-config')], { PORTHOLE_HOME: home(t) });
+    assertFails(r, 'INVALID_ARGUMENT', 2);
+    assert.equal(r.stdout, '');
+  });
+});
+
 describe('supplied tokens', () => {
   it('--auth-token-file: 0644 is SECRET_FILE_INSECURE; 0600 starts, the token is neither echoed nor "generated"', async (t) => {
     const h = home(t);
