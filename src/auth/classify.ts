@@ -60,7 +60,14 @@ export interface ClassifyContext {
 /** True if any header a proxy adds to describe the original client is present. */
 export function hasForwardingHeaders(headers: IncomingHttpHeaders): boolean {
   if (headers.forwarded !== undefined || headers['x-real-ip'] !== undefined) return true;
-  for (const name in headers) if (name.startsWith('x-forwarded-')) return true;
+  for (const name in headers) {
+    if (name.startsWith('x-forwarded-')) return true;
+    // `X_Forwarded_For`, `X_Real_IP`: the same variable to a CGI-style app (forward.ts strips them).
+    if (name.includes('_')) {
+      const n = name.replace(/_/g, '-');
+      if (n.startsWith('x-forwarded-') || n === 'forwarded' || n === 'x-real-ip') return true;
+    }
+  }
   return false;
 }
 

@@ -72,22 +72,22 @@ export function forwardHeaders(
     if (kept === undefined) delete h.cookie;
     else h.cookie = kept;
   }
-  const userHeader = trustedUserHeader.toLowerCase();
+  const userHeader = dashed(trustedUserHeader.toLowerCase());
+  const trusted = d.ingress.class === 'trusted-proxy';
+  const proxyOnly = trusted ? undefined : proxyOnlyHeaders.map((n) => dashed(n.toLowerCase()));
   for (const name in h) {
+    // Compared with "_" read as "-": CGI, WSGI, PHP and Rack apps see `X_Real_IP` and
+    // `X-Real-IP` as the same variable (HTTP_X_REAL_IP), so either spelling is stripped.
+    const n = dashed(name);
     // Every Tailscale-* header (User-*, App-Capabilities, Funnel-Request, Headers-Info): an app
     // must learn who is asking from X-Porthole-Identity only, on every ingress.
-    if (name.startsWith('x-porthole-') || name.startsWith('tailscale-') || name === userHeader) delete h[name];
-  }
-  if (d.ingress.class !== 'trusted-proxy') for (const name of proxyOnlyHeaders) delete h[name.toLowerCase()];
-  // Only a trusted proxy's chain is kept; anything else a client claims is dropped, and
-  // the proxy appends the address we actually saw.
-  if (d.ingress.class !== 'trusted-proxy') {
-    delete h['x-forwarded-for'];
-    delete h['x-forwarded-proto'];
-    delete h['x-forwarded-host'];
-    delete h['x-forwarded-port'];
-    delete h.forwarded;
-    delete h['x-real-ip'];
+    if (n.startsWith('x-porthole-') || n.startsWith('tailscale-') || n === userHeader) delete h[name];
+    else if (proxyOnly !== undefined && (proxyOnly.includes(n) || isForwarding(n))) {
+      // Only a trusted proxy's chain (and its other X-Forwarded-* fields: Prefix, Ssl, Scheme…)
+      // is kept; anything else a client claims is dropped, and the proxy appends the address
+      // we actually saw.
+      delete h[name];
+    }
   }
   h['x-porthole-identity'] = identity;
   h['x-porthole-ingress'] = d.ingress.class;
@@ -99,4 +99,13 @@ export function forwardHeaders(
     proto: d.proto,
     host: d.host,
   };
+}
+
+/** Forwarding fields a client could use to pose as a proxy (names lower case, "_" read as "-"). */
+export function isForwarding(name: string): boolean {
+  return name.startsWith('x-forwarded-') || name === 'forwarded' || name === 'x-real-ip';
+}
+
+function dashed(name: string): string {
+  return name.includes('_') ? name.replace(/_/g, '-') : name;
 }

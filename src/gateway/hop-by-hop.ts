@@ -27,19 +27,27 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 /** Headers the proxy sets itself; whatever the gateway passed under these names is replaced. */
 const REPLACED: ReadonlySet<string> = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
 
+/**
+ * Fields a Connection header cannot turn hop-by-hop: they frame the message or name its host
+ * for every hop (RFC 9110 §7.6.1 forbids such options). Honouring `Connection: content-length`
+ * would strip the length while the body still follows: a body silently lost, or read as the
+ * next request.
+ */
+const NEVER_OPTIONS: ReadonlySet<string> = new Set(['content-length', 'host']);
+
 /** Lower-cased field names a Connection header lists (its options), or undefined when there are none. */
 export function connectionOptions(value: string | string[] | undefined): string[] | undefined {
   if (value === undefined) return undefined;
   if (typeof value === 'string' && !value.includes(',')) {
     // The common case, "keep-alive" / "close" / "Upgrade": no list to split.
     const name = value.trim().toLowerCase();
-    return name === '' || HOP_BY_HOP.has(name) ? undefined : [name];
+    return name === '' || HOP_BY_HOP.has(name) || NEVER_OPTIONS.has(name) ? undefined : [name];
   }
   const joined = typeof value === 'string' ? value : value.join(',');
   let out: string[] | undefined;
   for (const token of joined.split(',')) {
     const name = token.trim().toLowerCase();
-    if (name === '' || HOP_BY_HOP.has(name)) continue;
+    if (name === '' || HOP_BY_HOP.has(name) || NEVER_OPTIONS.has(name)) continue;
     if (out === undefined) out = [name];
     else out.push(name);
   }

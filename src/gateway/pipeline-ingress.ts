@@ -22,11 +22,23 @@ export interface ClassifiedRequest {
   crossSite: boolean;
 }
 
+/** Header fields a request may carry (well under Node's default maxHeadersCount of 2,000). */
+const MAX_FIELDS = 1000;
+
 export function classifyRequest(
   req: IncomingMessage,
   upgrade: boolean,
   s: PipelineState,
 ): ClassifiedRequest | Extract<Decision, { kind: 'error' }> {
+  // Node keeps at most maxHeadersCount (default 2,000) fields and drops the rest silently —
+  // but still frames the body by them: a Transfer-Encoding or Content-Length past the cut
+  // would be invisible to every check here. Such heads are refused whole.
+  const raw = req.rawHeaders;
+  if (raw.length >= MAX_FIELDS * 2) return { kind: 'error', err: new PortholeError('HEADERS_TOO_LARGE', `more than ${MAX_FIELDS - 1} header fields`) };
+  // RFC 9112 §3.2: more than one Host is a 400 (a front proxy may have routed on the other).
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') hosts++;
+  if (hosts > 1) return { kind: 'error', err: new PortholeError('BAD_REQUEST', 'more than one Host header') };
   const headers = req.headers;
   const url = req.url ?? '';
   if (url.charCodeAt(0) !== 47 /* "/" */) {

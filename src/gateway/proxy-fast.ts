@@ -107,6 +107,9 @@ class FastExchange implements UpstreamHandler {
   onInfo(head: ParsedHead): void {
     // 103 Early Hints are relayed, other 1xx dropped (no Expect was sent, so no 100 is due).
     const res = this.res;
+    // RFC 9110 §15.2: no 1xx to an HTTP/1.0 client.
+    const req = this.req;
+    if (req.httpVersionMajor === 1 && req.httpVersionMinor === 0) return;
     if (head.status === 103 && !this.settled && !res.headersSent && !res.destroyed) relayHints(res, head.fields);
   }
 

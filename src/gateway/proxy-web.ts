@@ -190,6 +190,8 @@ function onWebInformation(this: ClientRequest, info: InformationEvent): void {
   const ex = stateOf<WebExchange>(this);
   const res = ex.res;
   if (this !== ex.up || ex.settled || res.headersSent || res.destroyed) return;
+  // RFC 9110 §15.2: no 1xx to an HTTP/1.0 client.
+  if (ex.req.httpVersionMajor === 1 && ex.req.httpVersionMinor === 0) return;
   if (info.statusCode === 100) {
     // A front server without a 'checkContinue' listener has already sent its own 100. A second
     // one is legal (RFC 9110 §15.2) but makes Node clients emit 'continue' twice, so skip it.
@@ -209,12 +211,15 @@ function onWebInformation(this: ClientRequest, info: InformationEvent): void {
   }
 }
 
-/** The client's body is complete: pass on its trailers, then finish the upstream request. */
+/**
+ * The client's body is complete: finish the upstream request. Its trailers stay here (RFC 9110
+ * §6.5.1 lets a recipient discard them): they would reach the app past the gateway's
+ * stripping — a planted X-Porthole-Identity, porthole's bearer or cookie. Response trailers
+ * (gRPC status and the like) are relayed.
+ */
 function onClientBodyEnd(this: IncomingMessage): void {
   const up = stateOf<WebExchange>(this).up;
   if (up === null || up.destroyed) return;
-  const trailers = trailerPairs(this.rawTrailers);
-  if (trailers !== undefined) up.addTrailers(trailers);
   up.end();
 }
 
@@ -251,10 +256,24 @@ export function writeResponseHead(res: ServerResponse, status: number, message: 
     res.writeHead(status, message, headers);
     return;
   }
+  // The gateway's Vary (Origin, with a reflected CORS origin) is added to the target's, never
+  // replaced by it: a shared cache must not serve one origin's answer to another.
+  const ownVary = res.getHeader('vary');
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
     if (name.toLowerCase() !== 'set-cookie') res.removeHeader(name);
   }
   for (let i = 0; i < headers.length; i += 2) res.appendHeader(headers[i]!, headers[i + 1]!);
+  if (ownVary !== undefined) res.setHeader('vary', mergeVary(res.getHeader('vary'), String(ownVary)));
   res.writeHead(status, message);
+}
+
+/** `target` (one value or several) plus the tokens of `own` it lacks; "*" stays "*". */
+export function mergeVary(target: number | string | string[] | undefined, own: string): string {
+  if (target === undefined) return own;
+  const joined = Array.isArray(target) ? target.join(', ') : String(target);
+  const have = joined.split(',').map((t) => t.trim().toLowerCase());
+  if (have.includes('*')) return '*';
+  const add = own.split(',').map((t) => t.trim()).filter((t) => t !== '' && !have.includes(t.toLowerCase()));
+  return add.length === 0 ? joined : `${joined}, ${add.join(', ')}`;
 }
