@@ -140,5 +140,41 @@ export function readMessage(buf: Buffer): ReadResult {
   if (typeof m !== 'object' || m === null || typeof m.type !== 'string') {
     return { status: 'invalid', reason: 'handshake message has no type' };
   }
+  // Each side treats the other as hostile: a field of the wrong type is a protocol error
+  // here, never a TypeError in whoever reads it.
+  const problem = messageProblem(value as Record<string, unknown>);
+  if (problem !== undefined) return { status: 'invalid', reason: `handshake message ${JSON.stringify(m.type.slice(0, 20))}: ${problem}` };
   return { status: 'message', message: value as HandshakeMessage, rest: buf.subarray(4 + len) };
+}
+
+const isString = (v: unknown): v is string => typeof v === 'string';
+const isVersion = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** What is wrong with a decoded message's fields, or undefined when each has its type. */
+function messageProblem(m: Record<string, unknown>): string | undefined {
+  switch (m['type']) {
+    case 'challenge':
+      return isVersion(m['version']) && isString(m['relay']) && isString(m['nonce']) ? undefined : 'needs version, relay and nonce';
+    case 'register':
+    case 'release':
+      return isVersion(m['version']) &&
+        isString(m['publicKey']) &&
+        (m['subdomain'] === null || isString(m['subdomain'])) &&
+        isString(m['signature']) &&
+        isString(m['secretProof'])
+        ? undefined
+        : 'needs version, publicKey, subdomain (string or null), signature and secretProof';
+    case 'registered':
+      return isString(m['name']) && isString(m['url']) && (m['mode'] === 'passthrough' || m['mode'] === 'terminate')
+        ? undefined
+        : 'needs name, url and mode (passthrough or terminate)';
+    case 'released':
+      return m['name'] === null || isString(m['name']) ? undefined : 'needs name (string or null)';
+    case 'error':
+      return isString(m['code']) && isString(m['message']) && (m['retryAfter'] === undefined || (typeof m['retryAfter'] === 'number' && Number.isFinite(m['retryAfter'])))
+        ? undefined
+        : 'needs code and message (and a numeric retryAfter, if any)';
+    default:
+      return 'unknown type';
+  }
 }

@@ -2,6 +2,7 @@
 // HTTP-01 challenge paths (RFC 8555 §8.3) for a desk's name, which go to that desk — so a
 // desk can obtain its own certificate through the relay without the relay holding it — and
 // those for the relay's own name, answered here when the relay gets its certificate by ACME.
+import { refuse } from './refuse.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import { ACME_CHALLENGE_PREFIX } from '../acme/challenges.js';
 import { parseHostHeader } from '../auth/ip.js';
@@ -27,7 +28,10 @@ function answer(socket: Socket, status: string, headers: Record<string, string>,
   const head = Object.entries({ ...headers, 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close' })
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('');
-  socket.end(`HTTP/1.1 ${status}\r\n${head}\r\n${body}`);
+  // The head's reader is done with this socket (it may have paused it): refuse() reads and
+  // drops the rest, so the peer's FIN is seen and the socket never lingers half-open.
+  socket.removeAllListeners('data');
+  refuse(socket, `HTTP/1.1 ${status}\r\n${head}\r\n${body}`);
 }
 
 export function startHttpListener(o: HttpListenerOptions): Promise<Server> {

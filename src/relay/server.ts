@@ -21,6 +21,7 @@ import { startHttpListener } from './http-listener.js';
 import { createChallengeResponder } from '../acme/challenges.js';
 import type { AcmeChallengeStore } from '../acme/client.js';
 import { openRegistry, type Registry } from './registry.js';
+import { refuse } from './refuse.js';
 
 export interface RelayLimits {
   /** Time a new connection has to send its ClientHello (slowloris). Default 10 s. */
@@ -166,6 +167,16 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     route(socket);
   });
 
+  /**
+   * The TLS handshakes the relay terminates itself (desks; visitors in terminate mode) get the
+   * ClientHello's deadline again: a peer that stops mid-handshake is closed, not held forever.
+   */
+  function handshakeDeadline(tls: TLSSocket): void {
+    const timer = setTimeout(() => tls.destroy(), limits.clientHelloTimeoutMs);
+    tls.once('secure', () => clearTimeout(timer));
+    tls.once('close', () => clearTimeout(timer));
+  }
+
   function route(socket: Socket): void {
     const reader = createClientHelloReader(limits.maxClientHelloBytes);
     const timer = setTimeout(() => socket.destroy(), limits.clientHelloTimeoutMs);
@@ -191,7 +202,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       } else if (m?.kind === 'sub') {
         forwardVisitor(socket, m.name, first);
       } else {
-        socket.end(tlsAlert(TLS_ALERT.unrecognizedName));
+        refuse(socket, tlsAlert(TLS_ALERT.unrecognizedName));
       }
     };
     socket.on('data', onData);
@@ -240,21 +251,23 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   function forwardVisitor(socket: Socket, name: string, first: Buffer): void {
     const desk = live.get(name);
     if (!desk) {
-      socket.end(tlsAlert(TLS_ALERT.unrecognizedName));
+      refuse(socket, tlsAlert(TLS_ALERT.unrecognizedName));
       return;
     }
-    if (!splice(desk, socket, socket, true, first)) socket.end(tlsAlert(TLS_ALERT.internalError));
+    if (!splice(desk, socket, socket, true, first)) refuse(socket, tlsAlert(TLS_ALERT.internalError));
   }
 
   /** Terminate mode: TLS ends here (the relay can read the traffic); plaintext goes to the desk. */
   function terminateVisitor(socket: Socket, name: string): void {
     const tls = new TLSSocket(socket, { isServer: true, secureContext: context!, ALPNProtocols: ['http/1.1'] });
     tls.on('error', () => tls.destroy());
+    handshakeDeadline(tls);
     tls.once('secure', () => {
       const desk = live.get(name);
       if (!desk || !splice(desk, tls, socket, false)) {
         const body = desk ? 'This desk is busy; try again.\n' : `No desk is online at ${name}.${domain}.\n`;
-        tls.end(
+        refuse(
+          tls,
           `HTTP/1.1 ${desk ? 503 : 404} ${desk ? 'Service Unavailable' : 'Not Found'}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
             `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
         );
@@ -267,15 +280,16 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     const key = clientKey(remote);
     if (context === undefined) {
       // No certificate yet (ACME still working): the desk's client retries with back-off.
-      raw.end(tlsAlert(TLS_ALERT.internalError));
+      refuse(raw, tlsAlert(TLS_ALERT.internalError));
       return;
     }
     const rate = registrations.recordFailure(key);
     const tls = new TLSSocket(raw, { isServer: true, secureContext: context, ALPNProtocols: [TUNNEL_ALPN] });
     tls.on('error', () => tls.destroy());
+    handshakeDeadline(tls);
     tls.once('secure', async () => {
       if (rate.banned) {
-        tls.end(encodeMessage({ type: 'error', code: 'RATE_LIMITED', message: 'too many registrations', retryAfter: rate.retryAfterSeconds }));
+        refuse(tls, encodeMessage({ type: 'error', code: 'RATE_LIMITED', message: 'too many registrations', retryAfter: rate.retryAfterSeconds }));
         audit('registration refused', { remote, code: 'RATE_LIMITED' });
         return;
       }
@@ -291,18 +305,18 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       });
       if (outcome.ok === false) {
         audit('registration refused', { remote, code: outcome.refused.code, reason: outcome.audit });
-        tls.end(encodeMessage(outcome.refused));
+        refuse(tls, encodeMessage(outcome.refused));
         return;
       }
       if (outcome.ok === 'released') {
         const old = outcome.name ? live.get(outcome.name) : undefined;
         old?.session.close();
         audit('released', { remote, name: outcome.name ?? null });
-        tls.end(encodeMessage({ type: 'released', name: outcome.name ?? null }));
+        refuse(tls, encodeMessage({ type: 'released', name: outcome.name ?? null }));
         return;
       }
       if (!live.has(outcome.name) && live.size >= limits.maxDesks) {
-        tls.end(encodeMessage({ type: 'error', code: 'RATE_LIMITED', message: 'this relay is full' }));
+        refuse(tls, encodeMessage({ type: 'error', code: 'RATE_LIMITED', message: 'this relay is full' }));
         return;
       }
       const name = outcome.name;

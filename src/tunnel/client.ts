@@ -115,7 +115,14 @@ export function connectOnce(o: TunnelClientOptions, kind: 'register' | 'release'
         if (r.status === 'incomplete') return;
         if (r.status === 'invalid') return fail('TUNNEL_PROTOCOL_ERROR', r.reason);
         buf = r.rest;
-        if (!handle(r.message)) return;
+        let more: boolean;
+        try {
+          more = handle(r.message);
+        } catch (err) {
+          // A bug here must cost this connection attempt, never the gateway.
+          return fail('TUNNEL_PROTOCOL_ERROR', `handshake failed: ${(err as Error).message}`);
+        }
+        if (!more) return;
       }
     };
     const handle = (m: HandshakeMessage): boolean => {
@@ -152,6 +159,12 @@ export function connectOnce(o: TunnelClientOptions, kind: 'register' | 'release'
         return false;
       }
       if (m.type === 'registered' && kind === 'register') {
+        // The URL's name joins the gateway's Host allowlist: only <name>.<relay> over https.
+        const urlProblem = registeredUrlProblem(m, relayName);
+        if (urlProblem !== undefined) {
+          fail('TUNNEL_PROTOCOL_ERROR', `the relay registered an unexpected URL: ${urlProblem}`);
+          return false;
+        }
         clearTimeout(timer);
         socket.off('data', onData);
         detach();
@@ -204,14 +217,19 @@ export function createTunnelClient(o: TunnelClientOptions): TunnelClient {
         const since = Date.now();
         set({ state: 'online', name: l.name, url: l.url, since, mode: l.mode });
         l.session.on('stream', (stream: Duplex, meta: Buffer) => {
-          let parsed: VisitorMeta;
-          try {
-            parsed = JSON.parse(meta.toString('utf8')) as VisitorMeta;
-          } catch {
+          const parsed = parseVisitorMeta(meta);
+          if (parsed === undefined) {
+            logger.log('warn', 'tunnel stream refused: malformed visitor metadata from the relay');
             stream.destroy();
             return;
           }
-          o.onStream(stream, parsed);
+          try {
+            o.onStream(stream, parsed);
+          } catch (err) {
+            // One visitor's stream, never the gateway.
+            logger.log('error', 'tunnel stream failed', { error: (err as Error).message });
+            stream.destroy();
+          }
         });
         const reason = await new Promise<{ code: string; message: string }>((resolve) => l.session.once('close', resolve));
         link = undefined;
@@ -249,4 +267,35 @@ export function createTunnelClient(o: TunnelClientOptions): TunnelClient {
     },
     status: () => state,
   });
+}
+
+/** A relay's OPEN metadata, checked field by field (the relay is not trusted); undefined when malformed. */
+export function parseVisitorMeta(meta: Buffer): VisitorMeta | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(meta.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null) return undefined;
+  const m = v as Record<string, unknown>;
+  if (typeof m['remote'] !== 'string' || m['remote'].length > 100 || typeof m['tls'] !== 'boolean') return undefined;
+  const port = m['remotePort'];
+  if (port !== undefined && !(Number.isInteger(port) && (port as number) >= 0 && (port as number) <= 65535)) return undefined;
+  return { v: typeof m['v'] === 'number' ? m['v'] : 1, remote: m['remote'], ...(port !== undefined ? { remotePort: port as number } : {}), tls: m['tls'] };
+}
+
+/** Why a `registered` URL is not https://<name>.<relay>[:port]/, or undefined when it is. */
+export function registeredUrlProblem(m: { name: string; url: string }, relayName: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(m.url);
+  } catch {
+    return 'not a URL';
+  }
+  if (url.protocol !== 'https:') return 'not https';
+  if (!/^[a-z0-9-]{1,63}$/.test(m.name)) return 'not a subdomain name';
+  if (url.hostname !== `${m.name}.${relayName.toLowerCase()}`) return `${url.hostname} is not ${m.name}.${relayName}`;
+  if (url.username !== '' || url.password !== '' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') return 'more than an origin';
+  return undefined;
 }
