@@ -44,7 +44,14 @@ function openFds(): number {
 async function clientHello(servername: string, alpn?: string[]): Promise<Buffer> {
   const server = net.createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const got = new Promise<Buffer>((resolve) => server.once('connection', (s) => s.once('data', (d: Buffer) => (s.destroy(), resolve(d)))));
+  const got = new Promise<Buffer>((resolve) =>
+    server.once('connection', (s) =>
+      s.once('data', (d: Buffer) => {
+        s.destroy();
+        resolve(d);
+      }),
+    ),
+  );
   const c = tls.connect({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, servername, ...(alpn ? { ALPNProtocols: alpn } : {}) });
   c.on('error', () => {});
   const hello = await got;
