@@ -76,6 +76,8 @@ class FastExchange implements UpstreamHandler {
   /** An error answer was sent, or the client is gone: nothing more goes to the client. */
   settled = false;
   retried = false;
+  /** The target's response is complete (onEnd). */
+  ended = false;
   /** Body views are written straight to this socket (large Content-Length bodies). */
   direct: Socket | null = null;
   /** Per direct write, in order: whether it held the connection's buffer. */
@@ -91,6 +93,9 @@ class FastExchange implements UpstreamHandler {
   ) {
     this.written = (err) => {
       if (this.held.shift() === true) this.conn?.unhold(err !== undefined && err !== null);
+      // The response is complete and its last view written: the connection may now serve
+      // another exchange, which a late abort() of this one must not destroy.
+      if (this.ended && this.held.length === 0) this.conn = null;
     };
   }
 
@@ -179,7 +184,8 @@ class FastExchange implements UpstreamHandler {
       if (pairs.length > 0) res.addTrailers(pairs);
     }
     // The connection is settled by the pool; only a direct write still holding it keeps the link.
-    if (this.direct === null) this.conn = null;
+    this.ended = true;
+    if (this.direct === null || this.held.length === 0) this.conn = null;
     res.end();
   }
 
