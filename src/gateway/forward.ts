@@ -5,7 +5,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { portholeBearer, stripCookie, stripPortholeParams } from '../auth/credentials.js';
 import { connectionOptions } from './hop-by-hop.js';
 import type { ForwardInfo } from './proxy.js';
-import type { Decision } from './pipeline.js';
+import type { Decision, PipelineRequest } from './pipeline.js';
 
 type Routed = Extract<Decision, { kind: 'forward' }>;
 
@@ -44,7 +44,7 @@ function connectionTokens(value: string | string[] | undefined): string[] {
 
 /** Mutates req.headers in place (cheaper than a copy) and returns what the proxy needs. */
 export function forwardHeaders(
-  req: IncomingMessage,
+  req: PipelineRequest,
   d: Routed,
   cookieNames: readonly string[],
   identity: string,

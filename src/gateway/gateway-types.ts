@@ -1,5 +1,6 @@
 // The embedding API's types: what createGateway() (gateway.ts) accepts and the Gateway it
 // returns. gateway.ts re-exports them, so importers keep naming './gateway.js'.
+import type { FrontHooks } from './front.js';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TailscalePeer } from '../auth/classify.js';
@@ -82,6 +83,11 @@ export interface Gateway {
    */
   handleCheckContinue(req: IncomingMessage, res: ServerResponse): void;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /**
+   * Internal: present when the gateway proxies to an http:// or unix: target; listenGateway
+   * then reads connections with the front first (front.ts, docs/performance.md §8).
+   */
+  readonly frontHooks?: FrontHooks | undefined;
   /** A one-time code (`phc_…`, single use, 5 minutes) for a browser's first load. */
   issueCode(scope?: 'admin' | 'read'): { code: string; expiresAt: number };
   /**

@@ -27,8 +27,9 @@ import { codesRefused, routePorthole } from './gateway-routes.js';
 import { assertTrustedProxySetup, deviceVerdict, hostOfOrigin, loadIdentityKey, resolveOwnHome, sessionSweepMs } from './gateway-setup.js';
 import type { Gateway, GatewayOptions } from './gateway-types.js';
 import { createIdentitySigner, verifyIdentity } from './identity.js';
-import { type Decision, decide, type PipelineState } from './pipeline.js';
+import { type Decision, decide, type PipelineRequest, type PipelineState } from './pipeline.js';
 import { createProxy, type Proxy as TargetProxy } from './proxy.js';
+import type { FrontHooks } from './front.js';
 import { sendError, writeSocketError } from './respond.js';
 import { parseTarget } from './target.js';
 import { createTokenKeeper, type TokenKeeper } from './token-keeper.js';
@@ -112,7 +113,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   /** Requests that arrived through 'checkContinue': their 100 is owed once they are authorised. */
   const continueAfterAuth = new WeakSet<IncomingMessage>();
   // Per request, not per socket: tailscaled reuses one backend connection for many clients.
-  const tailscaleRequests = new WeakMap<IncomingMessage, TailscalePeer>();
+  const tailscaleRequests = new WeakMap<object, TailscalePeer>();
   const allowedPeer = createCidrMatcher(config.gateway.allow_cidrs);
   const restrictPeers = config.gateway.allow_cidrs.length > 0;
   const statusExtensions: (() => Record<string, unknown> | Promise<Record<string, unknown>>)[] = [];
@@ -212,10 +213,59 @@ export function createGateway(options: GatewayOptions): Gateway {
     api: () => ({ ...consoleApi, gateway }),
   };
 
+  /** Decisions the front made for requests it handed to node:http, by socket (front.ts). */
+  const frontDecisions = new WeakMap<object, { d: Decision; method: string; url: string }>();
+
+  /** Only an authenticated visitor's proxy headers: an anonymous one must not plant a suggestion. */
+  const noteTrustedProxy = (req: PipelineRequest, d: Extract<Decision, { kind: 'forward' | 'porthole' }>): void => {
+    if (d.ingress.class !== 'trusted-proxy') return;
+    proxySeenAt = Date.now();
+    // A signed-in user of trusted-proxy mode counts too: the proxy itself vouched for them.
+    if (d.auth.credential !== undefined || d.auth.identity.cred === 'trusted-proxy') {
+      detectedPublicUrl = detectPublicUrl(req.headers, d.ingress) ?? detectedPublicUrl;
+    }
+  };
+
+  /** The CORS fields for an allowed cross-origin request, flat [name, value, …]; undefined for none. */
+  const corsFields = (req: PipelineRequest, d: Extract<Decision, { kind: 'forward' }>): string[] | undefined => {
+    const origin = req.headers.origin;
+    if (d.auth.identity.scope === 'none' || !origin || !pipeline.originPolicy.isAllowed(origin)) return undefined;
+    return ['access-control-allow-origin', origin, 'access-control-allow-credentials', 'true', 'vary', 'Origin'];
+  };
+
+  /** The front's hook (front.ts): the same pipeline and forwarding as handleRequest's, without node:http. */
+  const frontHooks: FrontHooks | undefined =
+    proxy?.canFront === true
+      ? {
+          serve(req, sink) {
+            if (!socketAllowed(req.socket)) return 'drop';
+            let d: Decision;
+            try {
+              d = decide(req, false, pipeline);
+            } catch (err) {
+              logger.log('error', 'pipeline failed', { error: (err as Error).message });
+              d = { kind: 'error', err: new PortholeError('INTERNAL', 'internal error') };
+            }
+            if (d.kind !== 'forward') {
+              frontDecisions.set(req.socket, { d, method: req.method, url: req.url });
+              return 'handoff';
+            }
+            noteTrustedProxy(req, d);
+            const fwd = forwardHeaders(req, d, cookieNames, identityHeader(d.auth.identity), config.auth.trusted_proxy.user_header, config.auth.trusted_proxy.required_headers);
+            const ex = proxy.front(sink, req.method, fwd, corsFields(req, d));
+            if (ex === undefined) return 'started';
+            if (d.auth.credential !== undefined) tracker.add(d.auth.credential, ex, d.auth.session);
+            ex.send();
+            return 'started';
+          },
+        }
+      : undefined;
+
   const gateway: Gateway = {
     id,
     paths,
     config,
+    frontHooks,
     tokenInfo: { source: resolved.source, generated: resolved.generated, describe: resolved.describe },
     control,
     pairing,
@@ -229,12 +279,27 @@ export function createGateway(options: GatewayOptions): Gateway {
         return;
       }
       let d: Decision;
-      try {
-        d = decide(req, false, pipeline);
-      } catch (err) {
-        logger.log('error', 'pipeline failed', { error: (err as Error).message });
-        sendError(res, new PortholeError('INTERNAL', 'internal error'));
-        return;
+      // A request the front (front.ts) already ran through the pipeline and handed over: its
+      // decision stands (a wrong credential is not counted twice, a code not consumed twice).
+      const judged = frontDecisions.get(req.socket);
+      if (judged !== undefined) {
+        frontDecisions.delete(req.socket);
+        if (judged.method !== req.method || judged.url !== req.url) {
+          // Parsed differently by the two parsers: never guess which request was judged.
+          logger.log('error', 'front hand-off mismatch', {});
+          sendError(res, new PortholeError('BAD_REQUEST', 'malformed request'));
+          req.socket.destroySoon();
+          return;
+        }
+        d = judged.d;
+      } else {
+        try {
+          d = decide(req, false, pipeline);
+        } catch (err) {
+          logger.log('error', 'pipeline failed', { error: (err as Error).message });
+          sendError(res, new PortholeError('INTERNAL', 'internal error'));
+          return;
+        }
       }
       if (d.kind !== 'forward' && d.kind !== 'porthole') {
         answerDecision(req, res, d, answerDeps);
@@ -246,25 +311,15 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (d.auth.credential !== undefined && !(d.kind === 'porthole' && (d.path === '/_porthole/api/token/rotate' || d.path === '/_porthole/api/logout'))) {
         tracker.add(d.auth.credential, res, d.auth.session);
       }
-      // Only an authenticated visitor's proxy headers: an anonymous one must not plant a suggestion.
-      if (d.ingress.class === 'trusted-proxy') {
-        proxySeenAt = Date.now();
-        // A signed-in user of trusted-proxy mode counts too: the proxy itself vouched for them.
-        if (d.auth.credential !== undefined || d.auth.identity.cred === 'trusted-proxy') {
-          detectedPublicUrl = detectPublicUrl(req.headers, d.ingress) ?? detectedPublicUrl;
-        }
-      }
+      noteTrustedProxy(req, d);
       // porthole's own routes (gateway-routes.ts).
       if (d.kind === 'porthole') {
         routePorthole(req, res, d, routeDeps);
         return;
       }
       const fwd = forwardHeaders(req, d, cookieNames, identityHeader(d.auth.identity), config.auth.trusted_proxy.user_header, config.auth.trusted_proxy.required_headers);
-      if (d.auth.identity.scope !== 'none' && req.headers.origin && pipeline.originPolicy.isAllowed(req.headers.origin)) {
-        res.setHeader('access-control-allow-origin', req.headers.origin);
-        res.setHeader('access-control-allow-credentials', 'true');
-        res.setHeader('vary', 'Origin');
-      }
+      const cors = corsFields(req, d);
+      if (cors !== undefined) for (let i = 0; i < cors.length; i += 2) res.setHeader(cors[i]!, cors[i + 1]!);
       if (proxy) {
         proxy.web(req, res, fwd);
       } else {

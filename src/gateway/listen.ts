@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
 import { PortholeError, errorBody } from '../errors.js';
 import type { Gateway } from './gateway.js';
+import { attachFront } from './front.js';
 
 export interface ListenOptions {
   host: string;
@@ -20,6 +21,11 @@ export interface ListenOptions {
   keepAliveTimeoutMs?: number;
   /** Serve HTTPS (TLS 1.3 minimum) with this certificate and key (PEM). Default: plain HTTP. */
   tls?: { cert: string; key: string };
+  /**
+   * Read plain-HTTP connections with the front first (front.ts) when the gateway proxies to an
+   * http:// or unix: target. Default true.
+   */
+  front?: boolean;
 }
 
 export interface Listening {
@@ -96,7 +102,20 @@ export function createGatewayServer(gateway: Pick<Gateway, 'handleRequest' | 'ha
 }
 
 export function listenGateway(gateway: Gateway, options: ListenOptions): Promise<Listening> {
-  const { server, closeConnections } = createGatewayServer(gateway, options);
+  const made = createGatewayServer(gateway, options);
+  const server = made.server;
+  const front =
+    options.front !== false && options.tls === undefined && gateway.frontHooks !== undefined
+      ? attachFront(server, gateway.frontHooks, {
+          headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
+          keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 5_000,
+          maxHeaderSize: options.maxHeaderSize ?? 16 * 1024,
+        })
+      : undefined;
+  const closeConnections = (): void => {
+    front?.closeConnections();
+    made.closeConnections();
+  };
   // [gateway] allow_cidrs: a peer outside them is dropped on accept, before a byte is read.
   server.prependListener('connection', (socket: Socket) => {
     if (!gateway.acceptsPeer(socket.remoteAddress)) socket.destroy();

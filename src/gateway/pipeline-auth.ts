@@ -8,7 +8,7 @@ import { portholeBearer, queryCredential, readCookie, stripPortholeParams } from
 import { LOGIN_PATH, isPasswordCredential } from '../auth/password.js';
 import { proxyUser } from '../auth/trusted-proxy.js';
 import { DEVICE_TOKEN_PREFIX, type DeviceCheck } from '../pairing/devices.js';
-import type { AuthResult, Decision, PipelineState } from './pipeline.js';
+import type { AuthResult, Decision, PipelineRequest, PipelineState } from './pipeline.js';
 import { isConsolePath } from './ui.js';
 
 /** The loopback exemption never covers porthole's API and control plane (DESIGN §2). */
@@ -44,7 +44,7 @@ export type AuthOutcome = { kind: 'ok'; result: AuthResult } | { kind: 'answer';
  * The ambient credential a control connection may use (`connect` with scheme "session"): the
  * session cookie, or in trusted-proxy mode the proxy's user. Never the loopback exemption.
  */
-export function controlAmbient(req: IncomingMessage, ingress: Ingress, proto: 'http' | 'https', s: PipelineState): AuthResult | undefined {
+export function controlAmbient(req: PipelineRequest, ingress: Ingress, proto: 'http' | 'https', s: PipelineState): AuthResult | undefined {
   if (s.authMode === 'none') return undefined;
   if (s.authMode === 'trusted-proxy') {
     if (ingress.class !== 'trusted-proxy' || ingress.clientUnknown || s.trustedProxy === undefined) return undefined;
@@ -86,7 +86,7 @@ function countFailure(s: PipelineState, ingress: Ingress, err: PortholeError): A
 }
 
 export function authenticate(
-  req: IncomingMessage,
+  req: PipelineRequest,
   upgrade: boolean,
   path: string,
   query: string | undefined,
@@ -236,7 +236,7 @@ function sessionAuth(
 }
 
 function redirect(
-  req: IncomingMessage,
+  req: PipelineRequest,
   s: PipelineState,
   credential: string | undefined,
   scope: 'admin' | 'read' | undefined,
@@ -259,7 +259,7 @@ function acceptsHtml(headers: IncomingMessage['headers']): boolean {
 }
 
 /** 303 to the login form, which returns to this same-site path after signing in. */
-function loginRedirect(req: IncomingMessage): AuthOutcome {
+function loginRedirect(req: PipelineRequest): AuthOutcome {
   const back = stripPortholeParams(req.url ?? '/').replace(/^[/\\]+/, '/');
   const location = `${LOGIN_PATH}?next=${encodeURIComponent(back)}`;
   return { kind: 'answer', decision: { kind: 'redirect', location, sessionId: '', maxAgeSeconds: 0 } };
@@ -274,7 +274,7 @@ function loginRedirect(req: IncomingMessage): AuthOutcome {
  * there is nothing to guess.
  */
 function authenticateProxyUser(
-  req: IncomingMessage,
+  req: PipelineRequest,
   path: string,
   query: string | undefined,
   ingress: Ingress,

@@ -1,13 +1,12 @@
 // The pipeline's first steps (DESIGN §3): is the request well-formed, does its Host name this
 // gateway, and by which ingress did it come (tunnel, Tailscale, trusted proxy, local, remote).
 // decide() in pipeline.ts runs this once, then authenticates and routes.
-import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { classify, type Ingress } from '../auth/classify.js';
 import { isLoopbackAddress, normalizeAddress, parseHostHeader } from '../auth/ip.js';
 import { isCrossSite, ownOrigin } from '../auth/origin.js';
 import { PortholeError } from '../errors.js';
-import type { Decision, PipelineState } from './pipeline.js';
+import type { Decision, PipelineRequest, PipelineState } from './pipeline.js';
 
 /** A request that passed the framing checks and the Host allowlist, classified once. */
 export interface ClassifiedRequest {
@@ -26,7 +25,7 @@ export interface ClassifiedRequest {
 const MAX_FIELDS = 1000;
 
 export function classifyRequest(
-  req: IncomingMessage,
+  req: PipelineRequest,
   upgrade: boolean,
   s: PipelineState,
 ): ClassifiedRequest | Extract<Decision, { kind: 'error' }> {

@@ -31,6 +31,15 @@ export interface AuthResult {
   session?: string;
 }
 
+/**
+ * What the pipeline reads of a request: node:http's IncomingMessage, or the front's own view
+ * of a request it parsed (front.ts, FrontRequest).
+ */
+export type PipelineRequest = Pick<
+  IncomingMessage,
+  'method' | 'url' | 'headers' | 'rawHeaders' | 'socket' | 'headersDistinct' | 'httpVersionMajor' | 'httpVersionMinor'
+>;
+
 export type Decision =
   | { kind: 'error'; err: PortholeError; clearCookie?: boolean }
   | { kind: 'preflight'; origin: string }
@@ -61,16 +70,16 @@ export interface PipelineState {
   isCredentialValid: (credential: string) => boolean;
   /** Paired devices (docs/pairing.md): `phd_` bearers, device sessions, `?code=` first loads. Absent: none. */
   devices?: Pick<PairingService, 'checkToken' | 'checkCredential' | 'pairBrowser'>;
-  tunnelVisitor: (req: IncomingMessage) => string | undefined;
+  tunnelVisitor: (req: PipelineRequest) => string | undefined;
   /** What porthole's Tailscale listener verified about this request; undefined for every other ingress. */
-  tailscalePeer?: (req: IncomingMessage) => TailscalePeer | undefined;
+  tailscalePeer?: (req: PipelineRequest) => TailscalePeer | undefined;
 }
 
 const PUBLIC_ENDPOINTS = new Set(['/_porthole/health', '/_porthole/ping']);
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const CONTROL_PATH = '/_porthole/ws';
 
-export function decide(req: IncomingMessage, upgrade: boolean, s: PipelineState): Decision {
+export function decide(req: PipelineRequest, upgrade: boolean, s: PipelineState): Decision {
   // Framing checks, 1. Host allowlist, 2. classify (pipeline-ingress.ts).
   const c = classifyRequest(req, upgrade, s);
   if (c.kind === 'error') return c;

@@ -16,7 +16,12 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Duplex } from 'node:stream';
 import { PortholeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { createCore } from './proxy-core.js';
+import type { FrontSink } from './front.js';
+import { InvalidRequestError, serializeRequest } from './h1-pool.js';
+import { requestHeaders } from './hop-by-hop.js';
+import { createCore, targetPath } from './proxy-core.js';
+import { INTERNAL } from './proxy-errors.js';
+import { FrontExchange } from './proxy-front.js';
 import { forwardUpgrade } from './proxy-upgrade.js';
 import { forwardWeb } from './proxy-web.js';
 import type { Target } from './target.js';
@@ -54,6 +59,13 @@ export interface ForwardInfo {
 
 export interface Proxy {
   web(req: IncomingMessage, res: ServerResponse, fwd: ForwardInfo): void;
+  /** Whether `front` can serve this target (http:// and unix: targets: porthole's own client). */
+  readonly canFront: boolean;
+  /**
+   * A bodiless exchange for the front (front.ts), not yet sent; undefined when the request
+   * cannot be serialised (a gateway bug: the client got 500 and the connection closes).
+   */
+  front(sink: FrontSink, method: string, fwd: ForwardInfo, extra: string[] | undefined): FrontExchange | undefined;
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, fwd: ForwardInfo): void;
   /** Destroys the keep-alive agent's sockets and every open upgraded connection. */
   close(): void;
@@ -71,6 +83,19 @@ export function createProxy(options: ProxyOptions): Proxy {
   return {
     web(req, res, fwd) {
       forwardWeb(core, req, res, fwd);
+    },
+    canFront: core.pool !== undefined,
+    front(sink, method, fwd, extra) {
+      let head: string;
+      try {
+        head = serializeRequest(method, targetPath(core, fwd.path), requestHeaders(fwd, core.hostHeader, false, false));
+      } catch (err) {
+        if (!(err instanceof InvalidRequestError)) throw err;
+        core.logger?.log('error', 'request not forwarded: invalid request line or header', { error: err.message });
+        sink.socket.end(INTERNAL.raw);
+        return undefined;
+      }
+      return new FrontExchange(core, sink, method, head, extra);
     },
     upgrade(req, socket, head, fwd) {
       forwardUpgrade(core, req, socket, head, fwd);

@@ -94,6 +94,8 @@ export async function startServe(options: ServeOptions): Promise<RunningGateway>
     listening = await listenGateway(gateway, {
       host: config.gateway.host,
       port: config.gateway.port,
+      // PORTHOLE_HTTP_FRONT=off: every connection straight to node:http (docs/config.md).
+      front: options.env?.['PORTHOLE_HTTP_FRONT'] !== 'off',
       ...options.listen,
       ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
     });

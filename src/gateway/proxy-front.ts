@@ -1,0 +1,310 @@
+// One bodiless exchange the front (front.ts) serves itself: the request goes out through the
+// upstream pool (h1-pool.ts), the response is written as raw HTTP/1.1 to the client's socket.
+// Same contract as proxy-fast.ts, which does this for node:http's ServerResponse: hop-by-hop
+// fields stripped (Connection-listed ones too), 103 Early Hints relayed, response trailers
+// relayed, backpressure (the upstream connection is held while a view of its buffer is
+// queued on the client's socket), 502/504 JSON answers before the head, a cut connection —
+// never a fake end — after it, no reuse of the upstream connection when the client leaves or
+// the gateway revokes the response, one replay of an idempotent request whose pooled
+// connection turned out closed.
+//
+// Framing to the client: a Content-Length body keeps its length (short ones leave with the
+// head in one write, long ones go straight from the upstream read buffer); a chunked or
+// close-delimited body is sent chunked (the client speaks HTTP/1.1: front.ts serves no other).
+import type { UpstreamConn, UpstreamHandler } from './h1-pool.js';
+import type { ParsedHead } from './h1-response.js';
+import type { FrontSink } from './front.js';
+import { connectionOptions, HOP_BY_HOP, isHopByHop } from './hop-by-hop.js';
+import { type Core, errorCode, REPLAYABLE } from './proxy-core.js';
+import { type ErrorAnswer, TIMEOUT, UNAVAILABLE } from './proxy-errors.js';
+import { mergeVary } from './proxy-web.js';
+
+/** Bodies at least this long go from the upstream buffer straight to the socket (as proxy-fast.ts). */
+const DIRECT_MIN = 64 * 1024;
+
+let dateSecond = 0;
+let dateField = '';
+/** `Date: …\r\n`, formatted once per second (as node:http caches it). */
+function dateLine(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateField = `Date: ${new Date(now).toUTCString()}\r\n`;
+  }
+  return dateField;
+}
+
+type Mode = 'bodyless' | 'buffered' | 'direct' | 'chunked';
+
+/** One exchange: the upstream pool's handler, and what the tracker closes on rotation. */
+export class FrontExchange implements UpstreamHandler {
+  conn: UpstreamConn | null = null;
+  timer: NodeJS.Timeout | undefined = undefined;
+  /** The target's response head was written to the client. */
+  started = false;
+  /** An error answer was sent, the response is complete, or the client is gone. */
+  settled = false;
+  destroyed = false;
+  retried = false;
+  ended = false;
+  mode: Mode = 'bodyless';
+  /** 'buffered': head and body, written at the end in one piece. */
+  out: Buffer | undefined = undefined;
+  outAt = 0;
+  /** Per direct write, in order: whether it held the connection's buffer. */
+  readonly held: boolean[] = [];
+  readonly written: (err?: Error | null) => void;
+  private closeListeners: (() => void)[] = [];
+
+  constructor(
+    readonly core: Core,
+    readonly sink: FrontSink,
+    readonly method: string,
+    readonly head: string,
+    /** Fields the gateway adds to the response (CORS): flat [name, value, …]. */
+    readonly extra: string[] | undefined,
+  ) {
+    this.written = (err) => {
+      if (this.held.shift() === true) this.conn?.unhold(err !== undefined && err !== null);
+      if (this.ended && this.held.length === 0) this.conn = null;
+    };
+    sink.exchange = this;
+  }
+
+  // The tracker's Closable -------------------------------------------------------------
+
+  on(_event: 'close', listener: () => void): this {
+    this.closeListeners.push(listener.bind(this));
+    return this;
+  }
+
+  once(event: 'close', listener: () => void): this {
+    return this.on(event, listener);
+  }
+
+  /** Revoked (token rotation, logout): the client's connection is cut, as for node:http responses. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.sink.socket.destroy();
+    this.abort();
+  }
+
+  private closed(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    const listeners = this.closeListeners;
+    this.closeListeners = [];
+    for (const l of listeners) l();
+  }
+
+  // The exchange ------------------------------------------------------------------------
+
+  send(): void {
+    if (this.timer === undefined) this.timer = setTimeout(fireTimeout, this.core.timeoutMs, this);
+    this.core.pool!.request(this, this.head, this.method === 'HEAD');
+  }
+
+  onAssign(conn: UpstreamConn): void {
+    this.conn = conn;
+    if (this.settled) conn.destroy();
+  }
+
+  onInfo(head: ParsedHead): void {
+    if (head.status !== 103 || this.settled) return;
+    const fields = relayable(head.fields);
+    if (!fields.some((f, i) => i % 2 === 0 && f.toLowerCase() === 'link')) return;
+    this.sink.socket.write(`HTTP/1.1 103 Early Hints\r\n${fieldLines(fields)}\r\n`, 'latin1');
+  }
+
+  onHead(head: ParsedHead): void {
+    clearTimer(this);
+    if (this.settled) {
+      this.abort();
+      return;
+    }
+    const status = head.status;
+    const fields = relayable(head.fields);
+    let lines = `HTTP/1.1 ${status} ${head.statusText}\r\n${fieldLines(fields)}`;
+    if (this.extra !== undefined) lines += extraLines(this.extra, fields);
+    if (!hasField(fields, 'date')) lines += dateLine();
+    const bodyless = status === 204 || status === 304 || this.method === 'HEAD';
+    if (!bodyless && head.length < 0) {
+      this.mode = 'chunked';
+      lines += 'Transfer-Encoding: chunked\r\n';
+    } else if (bodyless || head.length === 0) this.mode = 'bodyless';
+    else this.mode = head.length >= DIRECT_MIN ? 'direct' : 'buffered';
+    lines += this.sink.closeAfter ? 'Connection: close\r\n\r\n' : `${this.sink.keepAliveFields}\r\n`;
+    this.started = true;
+    if (this.mode === 'buffered') {
+      const headBytes = Buffer.byteLength(lines, 'latin1');
+      this.out = Buffer.allocUnsafe(headBytes + head.length);
+      this.out.write(lines, 0, 'latin1');
+      this.outAt = headBytes;
+      return;
+    }
+    // Bodyless answers leave at onEnd (with nothing after them); the others' heads go now —
+    // a stream of unknown length (SSE) may take a while to start.
+    if (this.mode === 'bodyless') this.out = Buffer.from(lines, 'latin1');
+    else this.sink.socket.write(lines, 'latin1');
+  }
+
+  onBody(chunk: Buffer): void {
+    if (this.settled) return;
+    const socket = this.sink.socket;
+    if (socket.destroyed) return;
+    if (this.mode === 'buffered') {
+      // The target sent no more than its Content-Length: the parser guarantees it.
+      this.outAt += chunk.copy(this.out!, this.outAt);
+      return;
+    }
+    if (this.mode === 'chunked') {
+      socket.cork();
+      socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      this.writeView(chunk);
+      socket.write('\r\n', 'latin1');
+      socket.uncork();
+      return;
+    }
+    this.writeView(chunk);
+  }
+
+  /** Writes a view of the upstream buffer; the connection is held (no reads into it) while queued. */
+  private writeView(chunk: Buffer): void {
+    const socket = this.sink.socket;
+    const before = socket.writableLength;
+    socket.write(chunk, this.written);
+    const queued = socket.writableLength > before || socket.writableCorked > 0;
+    this.held.push(queued);
+    if (queued) this.conn!.hold();
+  }
+
+  onEnd(trailers: string[]): void {
+    if (this.settled) return;
+    clearTimer(this);
+    this.settled = true;
+    this.ended = true;
+    const socket = this.sink.socket;
+    if (!socket.destroyed) {
+      if (this.mode === 'buffered' || this.mode === 'bodyless') socket.write(this.out!);
+      else if (this.mode === 'chunked') socket.write(`0\r\n${fieldLines(relayable(trailers))}\r\n`, 'latin1');
+    }
+    this.out = undefined;
+    if (this.held.length === 0) this.conn = null;
+    this.closed();
+    this.sink.done(true);
+  }
+
+  onError(err: Error & { code?: string }, replayable: boolean): void {
+    clearTimer(this);
+    this.conn = null;
+    if (this.settled) return;
+    if (this.started) {
+      // The target died mid-body: the client must see a truncated response, not an end.
+      this.core.logger?.log('warn', 'target failed mid-response', { target: this.core.description, error: errorCode(err) });
+      this.settled = true;
+      this.sink.socket.destroy();
+      this.closed();
+      return;
+    }
+    if (replayable && !this.retried && REPLAYABLE.has(this.method)) {
+      this.retried = true;
+      this.send();
+      return;
+    }
+    this.core.logger?.log('warn', 'target unavailable', { target: this.core.description, error: errorCode(err) });
+    this.answer(UNAVAILABLE);
+  }
+
+  timedOut(): void {
+    if (this.settled || this.started) return;
+    this.core.logger?.log('warn', 'target did not answer in time', { target: this.core.description, timeoutMs: this.core.timeoutMs });
+    this.answer(TIMEOUT);
+    this.abort();
+  }
+
+  /** The client is gone, or the response was revoked: tear down the upstream without reuse. */
+  abort(): void {
+    clearTimer(this);
+    this.settled = true;
+    const conn = this.conn;
+    this.conn = null;
+    if (conn !== null) conn.destroy();
+    else this.core.pool?.cancel(this);
+    this.closed();
+  }
+
+  /** A canned 502/504 before any of the target's response; the connection closes after it. */
+  private answer(a: ErrorAnswer): void {
+    this.settled = true;
+    const socket = this.sink.socket;
+    if (!socket.destroyed) socket.end(a.raw);
+    this.closed();
+  }
+}
+
+/** The target's fields minus hop-by-hop ones (and those its Connection lists), case and order kept. */
+function relayable(raw: string[]): string[] {
+  let connection: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 10 && name.toLowerCase() === 'connection') connection = connection === undefined ? raw[i + 1]! : `${connection},${raw[i + 1]!}`;
+  }
+  const listed = connectionOptions(connection);
+  if (listed === undefined) {
+    let any = false;
+    for (let i = 0; i < raw.length && !any; i += 2) any = HOP_BY_HOP.has(raw[i]!.toLowerCase());
+    if (!any) return raw;
+  }
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (!isHopByHop(name.toLowerCase(), listed)) out.push(name, raw[i + 1]!);
+  }
+  return out;
+}
+
+function fieldLines(fields: string[]): string {
+  let s = '';
+  for (let i = 0; i < fields.length; i += 2) s += `${fields[i]}: ${fields[i + 1]}\r\n`;
+  return s;
+}
+
+function hasField(fields: string[], lower: string): boolean {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i]!.length === lower.length && fields[i]!.toLowerCase() === lower) return true;
+  return false;
+}
+
+/** The gateway's fields, unless the target sent the same name (its value wins); Vary merges. */
+function extraLines(extra: string[], fields: string[]): string {
+  let s = '';
+  for (let i = 0; i < extra.length; i += 2) {
+    const name = extra[i]!;
+    const lower = name.toLowerCase();
+    if (lower === 'vary') {
+      const theirs: string[] = [];
+      for (let j = 0; j < fields.length; j += 2) if (fields[j]!.toLowerCase() === 'vary') theirs.push(fields[j + 1]!);
+      if (theirs.length > 0) {
+        const merged = mergeVary(theirs, extra[i + 1]!);
+        // Their Vary lines went out already; add only what they lack.
+        const joined = theirs.join(', ');
+        if (merged !== joined && merged !== '*') s += `Vary: ${merged.slice(joined.length + 2)}\r\n`;
+        continue;
+      }
+    } else if (hasField(fields, lower)) continue;
+    s += `${name}: ${extra[i + 1]}\r\n`;
+  }
+  return s;
+}
+
+function fireTimeout(ex: FrontExchange): void {
+  ex.timer = undefined;
+  ex.timedOut();
+}
+
+function clearTimer(ex: FrontExchange): void {
+  if (ex.timer !== undefined) {
+    clearTimeout(ex.timer);
+    ex.timer = undefined;
+  }
+}
