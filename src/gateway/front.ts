@@ -77,6 +77,8 @@ export interface FrontHooks {
    * its decision for it); 'drop': close the connection ([gateway] allow_cidrs).
    */
   serve(req: FrontRequest, sink: FrontSink): 'started' | 'handoff' | 'drop';
+  /** `serve` threw (a bug): the connection is closed; this is for the log. */
+  onError?(err: Error): void;
 }
 
 export interface FrontOptions {
@@ -197,6 +199,7 @@ export function attachFront(server: Server, hooks: FrontHooks, options: FrontOpt
     if (buffered !== undefined && !socket.destroyed) socket.emit('data', buffered);
   };
   const ctx: FrontContext = {
+    onError: (err) => hooks.onError?.(err),
     keepAliveFields: `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(options.keepAliveTimeoutMs / 1000)}\r\n`,
     hooks,
     options,
@@ -225,6 +228,7 @@ export function attachFront(server: Server, hooks: FrontHooks, options: FrontOpt
 }
 
 interface FrontContext {
+  onError(err: Error): void;
   keepAliveFields: string;
   hooks: FrontHooks;
   options: FrontOptions;
@@ -278,7 +282,15 @@ class FrontConn implements FrontSink {
       if (r0 === null) return this.handOff();
       const { req, length } = r0;
       this.closeAfter = req.close;
-      const r = this.ctx.hooks.serve(req, this);
+      let r: 'started' | 'handoff' | 'drop';
+      try {
+        r = this.ctx.hooks.serve(req, this);
+      } catch (err) {
+        // A bug must cost this connection, never the gateway (this runs in a 'data' handler).
+        this.ctx.onError(err as Error);
+        this.socket.destroy();
+        return;
+      }
       if (r === 'drop') {
         this.socket.destroy();
         return;

@@ -258,6 +258,9 @@ export function createGateway(options: GatewayOptions): Gateway {
             ex.send();
             return 'started';
           },
+          onError(err) {
+            logger.log('error', 'front failed', { error: err.message });
+          },
         }
       : undefined;
 
