@@ -15,6 +15,7 @@ import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import { createChallengeResponder } from '../acme/challenges.js';
 import type { AcmeChallengeStore } from '../acme/client.js';
 import type { Gateway } from '../gateway/gateway.js';
+import { attachFront } from '../gateway/front.js';
 import { createGatewayServer } from '../gateway/listen.js';
 import type { VisitorMeta } from './client.js';
 
@@ -38,8 +39,14 @@ export interface TunnelIngress {
 }
 
 
-export function createTunnelIngress(gateway: Gateway, cert?: TunnelCertificate): TunnelIngress {
+export function createTunnelIngress(gateway: Gateway, cert?: TunnelCertificate, options: { front?: boolean } = {}): TunnelIngress {
   const tlsServer = createGatewayServer(gateway);
+  // Passthrough visitors' decrypted connections are read by the front first, as the sidecar's
+  // own port is (src/gateway/front.ts; PORTHOLE_HTTP_FRONT=off turns both off).
+  const front =
+    options.front !== false && gateway.frontHooks !== undefined
+      ? attachFront(tlsServer.server, gateway.frontHooks, { headersTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, maxHeaderSize: 16 * 1024 })
+      : undefined;
   const challenges = createChallengeResponder();
   const plainHandler = (req: IncomingMessage, res: ServerResponse): void => {
     if (req.method === 'GET' || req.method === 'HEAD') {
@@ -85,6 +92,7 @@ export function createTunnelIngress(gateway: Gateway, cert?: TunnelCertificate):
     },
     challenges,
     close() {
+      front?.closeConnections();
       tlsServer.closeConnections();
       plainServer.closeConnections();
       challenges.clear();

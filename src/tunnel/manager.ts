@@ -124,7 +124,7 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
       }
       const s = requireSettings();
       const identity = loadOrCreateIdentity(o.paths.identityDir);
-      const ing = createTunnelIngress(o.gateway);
+      const ing = createTunnelIngress(o.gateway, undefined, { front: o.env['PORTHOLE_HTTP_FRONT'] !== 'off' });
       // Files are read (and ACME settings checked) before anything connects: a bad pair is
       // an error of `tunnel start`, not a handshake failure each visitor sees later.
       const certs = createCertificateKeeper({
