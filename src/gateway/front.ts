@@ -180,6 +180,8 @@ function trimOws(v: string): string {
 
 /** Bytes a client may pipeline behind a request in progress before the front stops reading. */
 const PIPELINE_LIMIT = 64 * 1024;
+/** Answer bytes queued on a client's socket beyond which its next request waits for 'drain'. */
+const WRITE_LIMIT = 256 * 1024;
 const SWEEP_MS = 1_000;
 
 /**
@@ -248,6 +250,9 @@ class FrontConn implements FrontSink {
   since = Date.now();
   served = 0;
   closeAfter = false;
+  /** A `Connection: close` (or error) answer was sent: nothing more is read or served. */
+  closing = false;
+  private inNext = false;
   paused = false;
   exchange: { abort(): void } | undefined = undefined;
   readonly keepAliveFields: string;
@@ -265,6 +270,7 @@ class FrontConn implements FrontSink {
   }
 
   read(chunk: Buffer): void {
+    if (this.closing) return; // after a `Connection: close` answer nothing more is read as a request
     this.buf = this.buf === undefined ? chunk : Buffer.concat([this.buf, chunk]);
     if (!this.busy) this.next();
     else if (this.buf.length > PIPELINE_LIMIT && !this.paused) {
@@ -275,44 +281,70 @@ class FrontConn implements FrontSink {
 
   /** Serves the requests buffered so far, one at a time. */
   next(): void {
-    while (!this.busy && this.buf !== undefined) {
-      const buf = this.buf;
-      const r0 = readRequestHead(buf, this.ctx.options.maxHeaderSize, this.socket);
-      if (r0 === 'incomplete') return;
-      if (r0 === null) return this.handOff();
-      const { req, length } = r0;
-      this.closeAfter = req.close;
-      let r: 'started' | 'handoff' | 'drop';
-      try {
-        r = this.ctx.hooks.serve(req, this);
-      } catch (err) {
-        // A bug must cost this connection, never the gateway (this runs in a 'data' handler).
-        this.ctx.onError(err as Error);
-        this.socket.destroy();
-        return;
+    if (this.inNext) return; // an exchange that ended inside serve(): the loop below goes on
+    this.inNext = true;
+    try {
+      while (!this.busy && !this.closing && this.buf !== undefined) {
+        const buf = this.buf;
+        const r0 = readRequestHead(buf, this.ctx.options.maxHeaderSize, this.socket);
+        if (r0 === 'incomplete') return;
+        if (r0 === null) return this.handOff();
+        const { req, length } = r0;
+        this.closeAfter = req.close;
+        // Consumed before serving: an exchange may end (done()) inside serve().
+        this.buf = length === buf.length ? undefined : buf.subarray(length);
+        this.busy = true;
+        this.since = 0;
+        let r: 'started' | 'handoff' | 'drop';
+        try {
+          r = this.ctx.hooks.serve(req, this);
+        } catch (err) {
+          // A bug must cost this connection, never the gateway (this runs in a 'data' handler).
+          this.ctx.onError(err as Error);
+          this.socket.destroy();
+          return;
+        }
+        if (r === 'drop') {
+          this.socket.destroy();
+          return;
+        }
+        if (r === 'handoff') {
+          // node:http reads this request again, from its first byte.
+          this.busy = false;
+          this.buf = buf;
+          return this.handOff();
+        }
       }
-      if (r === 'drop') {
-        this.socket.destroy();
-        return;
-      }
-      if (r === 'handoff') return this.handOff();
-      this.buf = length === buf.length ? undefined : buf.subarray(length);
-      this.busy = true;
-      this.since = 0;
+    } finally {
+      this.inNext = false;
     }
   }
 
   done(keepAlive: boolean): void {
     this.exchange = undefined;
-    this.busy = false;
     this.served++;
     this.since = Date.now();
     if (!keepAlive || this.closeAfter) {
+      // As node:http does: the rest of what the client sent is not read as requests, and the
+      // socket is destroyed once the answer is flushed (or by the sweep, if it never is).
+      this.closing = true;
+      this.busy = false;
       this.buf = undefined;
-      this.ctx.conns.delete(this);
-      this.socket.end();
+      this.socket.destroySoon();
       return;
     }
+    if (this.socket.writableLength > WRITE_LIMIT) {
+      // A client that pipelines and does not read: serve its next request once it has read
+      // this answer, so its answers cannot pile up in memory.
+      this.socket.once('drain', () => this.resumeServing());
+      return;
+    }
+    this.resumeServing();
+  }
+
+  private resumeServing(): void {
+    this.busy = false;
+    this.since = Date.now();
     if (this.paused) {
       this.paused = false;
       this.socket.resume();
@@ -338,6 +370,11 @@ class FrontConn implements FrontSink {
     if (this.busy || this.since === 0) return;
     const waited = now - this.since;
     const { headersTimeoutMs, keepAliveTimeoutMs } = this.ctx.options;
+    if (this.closing) {
+      // Its last answer is not flushed after this long: the client does not read.
+      if (waited > keepAliveTimeoutMs) this.socket.destroy();
+      return;
+    }
     if (this.buf !== undefined) {
       // Part of a head, and not the rest in time (slowloris): as node:http answers it.
       if (waited > headersTimeoutMs) {

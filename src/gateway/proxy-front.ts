@@ -238,8 +238,9 @@ export class FrontExchange implements UpstreamHandler {
   private answer(a: ErrorAnswer): void {
     this.settled = true;
     const socket = this.sink.socket;
-    if (!socket.destroyed) socket.end(a.raw);
+    if (!socket.destroyed) socket.write(a.raw);
     this.closed();
+    this.sink.done(false);
   }
 }
 

@@ -92,7 +92,8 @@ export function createProxy(options: ProxyOptions): Proxy {
       } catch (err) {
         if (!(err instanceof InvalidRequestError)) throw err;
         core.logger?.log('error', 'request not forwarded: invalid request line or header', { error: err.message });
-        sink.socket.end(INTERNAL.raw);
+        sink.socket.write(INTERNAL.raw);
+        sink.done(false);
         return undefined;
       }
       return new FrontExchange(core, sink, method, head, extra);

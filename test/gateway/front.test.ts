@@ -44,6 +44,16 @@ function talk(port: number, data: string, until: (s: string) => boolean = () => 
   });
 }
 
+/** Under the direct-write threshold (64 KiB): such answers are copied whole, not held. */
+const HUNDRED = Buffer.alloc(60 * 1024, 0x62);
+let hundredServed = 0;
+const appSaw: string[] = [];
+
+/** Connections the listening server holds (the front's included). */
+function connections(l: Listening): Promise<number> {
+  return new Promise((resolve, reject) => l.server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+}
+
 const statuses = (text: string) => [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
 
 describe('the front', () => {
@@ -75,9 +85,14 @@ describe('the front', () => {
       } else if (url === '/204') {
         res.writeHead(204, { 'x-a': 'b' });
         res.end();
+      } else if (url.startsWith('/hundred')) {
+        hundredServed++;
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(HUNDRED.length) });
+        res.end(HUNDRED);
       } else if (url === '/slow') {
         setTimeout(() => res.end('late'), 3000);
       } else {
+        appSaw.push(url);
         let n = 0;
         req.on('data', (d: Buffer) => (n += d.length));
         req.on('end', () => res.end(`${req.method} ${url} body=${n} id=${req.headers['x-porthole-identity'] ? 'yes' : 'no'} auth=${req.headers.authorization ?? '-'}`));
@@ -164,6 +179,18 @@ describe('the front', () => {
       const r = await talk(l2.port, `GET / HTTP/1.1\r\nHost: 127.0.0.1:${l2.port}\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`, (t) => t.includes("}"));
       assert.equal(statuses(r.text)[0], 502);
       assert.match(r.text, /TARGET_UNAVAILABLE/);
+      // The answer says Connection: close, and the server closes: a client keeping its side
+      // open must not keep a descriptor (and l2.close() below must not wait for it).
+      const s = net.connect({ port: l2.port, host: '127.0.0.1', allowHalfOpen: true });
+      s.on('error', () => {});
+      s.on('data', () => {});
+      const ended = new Promise<void>((resolve) => s.once('end', () => resolve()));
+      s.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${l2.port}\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`);
+      await ended;
+      await new Promise((r) => setTimeout(r, 300));
+      const held = await connections(l2);
+      s.destroy();
+      assert.equal(held, 0, 'the server still holds the connection after its 502');
     } finally {
       await l2.close();
       await gw2.close();
@@ -187,6 +214,7 @@ describe('the front', () => {
     const r = gw.rotateToken();
     assert.ok(r.connectionsClosed >= 1);
     await closed;
+    bearer = `Authorization: Bearer ${gw.revealToken()}\r\n`;
   });
 
   test('slowloris: a head not complete within headersTimeout is 408 and closed; an idle keep-alive connection closes', async () => {
@@ -196,6 +224,52 @@ describe('the front', () => {
     const idle = await talk(listening.port, '', () => false, 4000);
     assert.ok(idle.closed, 'an idle connection is closed');
     assert.equal(idle.text, '');
+  });
+
+  test('after a `Connection: close` answer nothing more is served, and the server closes the socket', async () => {
+    const before = await connections(listening);
+    // A client that keeps its own side open: only the server can end the connection.
+    const s = net.connect({ port: listening.port, host: '127.0.0.1', allowHalfOpen: true });
+    s.on('error', () => {});
+    let text = '';
+    s.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    const ended = new Promise<void>((resolve) => s.once('end', () => resolve()));
+    s.write(`GET /first-close HTTP/1.1\r\n${host}${bearer}Connection: close\r\n\r\n`);
+    await ended;
+    s.write(`GET /after-close HTTP/1.1\r\n${host}${bearer}\r\n`);
+    await new Promise((r) => setTimeout(r, 500));
+    const after = await connections(listening);
+    s.destroy();
+    assert.deepEqual(statuses(text), [200]);
+    assert.ok(appSaw.includes('/first-close'));
+    assert.ok(!appSaw.includes('/after-close'), 'a request after Connection: close reached the app');
+    assert.ok(after <= before, `the server still holds the connection (${before} → ${after})`);
+  });
+
+  test('a client that pipelines and does not read is not served ahead: its answers cannot pile up', async () => {
+    hundredServed = 0;
+    const s = net.connect(listening.port, '127.0.0.1');
+    s.on('error', () => {});
+    s.pause(); // never reads, for now
+    const n = 200;
+    let data = '';
+    for (let i = 0; i < n; i++) data += `GET /hundred-${i} HTTP/1.1\r\n${host}${bearer}\r\n`;
+    s.write(data);
+    await new Promise((r) => setTimeout(r, 1000));
+    const whileStalled = hundredServed;
+    assert.ok(whileStalled < n / 2, `${whileStalled} of ${n} answers produced for a client that reads nothing`);
+    // Once it reads, every answer comes.
+    let got = 0;
+    const all = new Promise<void>((resolve) =>
+      s.on('data', (d: Buffer) => {
+        got += d.length;
+        if (got >= n * HUNDRED.length) resolve();
+      }),
+    );
+    s.resume();
+    await all;
+    s.destroy();
+    assert.equal(hundredServed, n);
   });
 
   test('a head over the size limit goes to node:http: 431', async () => {
