@@ -19,7 +19,7 @@
 // characters are refused and answered 500 INTERNAL, as node:http does) with no body: no
 // Transfer-Encoding, and a Content-Length only when the client sent `Content-Length: 0`. The
 // response is parsed strictly (h1-response.ts), which refuses conflicting framing.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { Socket } from 'node:net';
 import type { UpstreamConn, UpstreamHandler } from './h1-pool.js';
 import { InvalidRequestError, serializeRequest } from './h1-pool.js';
@@ -239,7 +239,8 @@ class FastExchange implements UpstreamHandler {
       res.destroy(); // never a fake success
       return;
     }
-    res.writeHead(a.status, a.headers);
+    // The reason phrase too: a failed writeHead of the target's head may have set its own.
+    res.writeHead(a.status, STATUS_CODES[a.status] ?? '', a.headers);
     res.end(a.body);
   }
 }

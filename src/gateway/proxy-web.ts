@@ -1,5 +1,5 @@
 // The HTTP exchange: one request and its response relayed, with 1xx, trailers and one replay.
-import type { ClientRequest, IncomingMessage, InformationEvent, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { type ClientRequest, type IncomingMessage, type InformationEvent, type OutgoingHttpHeaders, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { HOP_BY_HOP, requestHeaders, responseHeaders, trailerPairs } from './hop-by-hop.js';
 import type { ForwardInfo } from './proxy.js';
@@ -172,7 +172,8 @@ class WebExchange implements Exchange {
       return;
     }
     if (this.hasBody) this.req.unpipe();
-    res.writeHead(a.status, this.req.complete ? a.headers : a.headersClose);
+    // The reason phrase too: a failed writeHead of the target's head may have set its own.
+    res.writeHead(a.status, STATUS_CODES[a.status] ?? '', this.req.complete ? a.headers : a.headersClose);
     res.end(a.body);
   }
 }
@@ -251,7 +252,8 @@ function onUpstreamBodyClose(this: IncomingMessage): void {
  * Node 20's writeHead(status, array) keeps repeated names (Set-Cookie) only when no header was
  * set before; if the gateway set some, merge by hand, the target's value winning.
  */
-export function writeResponseHead(res: ServerResponse, status: number, message: string, headers: string[]): void {
+export function writeResponseHead(res: ServerResponse, status: number, message: string, fields: string[]): void {
+  const headers = chunkedBody(res, status, fields) ? fields : withoutTrailer(fields);
   if (res.getHeaderNames().length === 0) {
     res.writeHead(status, message, headers);
     return;
@@ -266,6 +268,23 @@ export function writeResponseHead(res: ServerResponse, status: number, message: 
   for (let i = 0; i < headers.length; i += 2) res.appendHeader(headers[i]!, headers[i + 1]!);
   if (ownVary !== undefined) res.setHeader('vary', mergeVary(res.getHeader('vary'), String(ownVary)));
   res.writeHead(status, message);
+}
+
+/**
+ * Whether node:http will send this response's body chunked — the only framing that can carry
+ * trailers. It refuses a `Trailer` field otherwise (ERR_HTTP_TRAILER_INVALID), which used to
+ * turn an app's HEAD answer announcing trailers into a 502.
+ */
+function chunkedBody(res: ServerResponse, status: number, fields: string[]): boolean {
+  if (!res.useChunkedEncodingByDefault || status === 204 || status === 304 || res.req?.method === 'HEAD') return false;
+  for (let i = 0; i < fields.length; i += 2) if (fields[i]!.length === 14 && fields[i]!.toLowerCase() === 'content-length') return false;
+  return true;
+}
+
+function withoutTrailer(fields: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < fields.length; i += 2) if (fields[i]!.toLowerCase() !== 'trailer') out.push(fields[i]!, fields[i + 1]!);
+  return out;
 }
 
 /** `target` (one value or several) plus the tokens of `own` it lacks; "*" stays "*". */

@@ -194,6 +194,25 @@ describe('proxy: requests and responses', () => {
     assert.equal(res.trailers['x-digest'], 'abc');
   });
 
+  it('a HEAD answer (or a Content-Length one) announcing trailers is relayed without them, not as 502', async (t) => {
+    // A raw target: node:http would not let an app send this head itself.
+    const target = net.createServer((s) => {
+      s.on('error', () => {});
+      s.once('data', (d: Buffer) => {
+        const head = d.toString('latin1').startsWith('HEAD ');
+        s.end(head ? 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n' : 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTrailer: X-T\r\n\r\nok');
+      });
+    });
+    await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+    t.after(() => target.close());
+    const h = await harness(t, parseTarget(`http://127.0.0.1:${(target.address() as net.AddressInfo).port}`));
+    for (const method of ['HEAD', 'GET']) {
+      const r = await rawExchange(h.front.port, `${method} /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
+      assert.match(r, /^HTTP\/1\.1 200 OK\r\n/, `${method}: ${r.slice(0, 200)}`);
+      assert.doesNotMatch(r, /\r\ntrailer:/i);
+    }
+  });
+
   it('strips hop-by-hop fields in both directions, including those Connection lists', async (t) => {
     const target = await app(t, async (req, res) => {
       const body = JSON.stringify(req.headers);
