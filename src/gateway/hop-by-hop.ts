@@ -126,3 +126,24 @@ export function trailerPairs(raw: string[]): [string, string][] | undefined {
   }
   return out.length === 0 ? undefined : out;
 }
+
+/** A target's fields (a flat [name, value, …] list) minus hop-by-hop ones (and those its Connection lists), case and order kept. */
+export function relayableFields(raw: string[]): string[] {
+  let connection: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 10 && name.toLowerCase() === 'connection') connection = connection === undefined ? raw[i + 1]! : `${connection},${raw[i + 1]!}`;
+  }
+  const listed = connectionOptions(connection);
+  if (listed === undefined) {
+    let any = false;
+    for (let i = 0; i < raw.length && !any; i += 2) any = HOP_BY_HOP.has(raw[i]!.toLowerCase());
+    if (!any) return raw;
+  }
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (!isHopByHop(name.toLowerCase(), listed)) out.push(name, raw[i + 1]!);
+  }
+  return out;
+}

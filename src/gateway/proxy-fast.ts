@@ -24,7 +24,7 @@ import { Socket } from 'node:net';
 import type { UpstreamConn, UpstreamHandler } from './h1-pool.js';
 import { InvalidRequestError, serializeRequest } from './h1-pool.js';
 import type { ParsedHead } from './h1-response.js';
-import { connectionOptions, HOP_BY_HOP, isHopByHop, requestHeaders } from './hop-by-hop.js';
+import { HOP_BY_HOP, relayableFields, requestHeaders } from './hop-by-hop.js';
 import type { ForwardInfo } from './proxy.js';
 import { type Core, errorCode, REPLAYABLE, targetPath } from './proxy-core.js';
 import { type ErrorAnswer, INTERNAL, TIMEOUT, UNAVAILABLE } from './proxy-errors.js';
@@ -127,7 +127,7 @@ class FastExchange implements UpstreamHandler {
     }
     const status = head.status;
     try {
-      writeResponseHead(res, status, head.statusText, responseFields(head.fields));
+      writeResponseHead(res, status, head.statusText, relayableFields(head.fields));
     } catch (err) {
       // The target sent something Node will not repeat (an invalid status or header value).
       this.core.logger?.log('warn', 'target response not relayed: invalid status or header', {
@@ -243,24 +243,6 @@ class FastExchange implements UpstreamHandler {
     res.writeHead(a.status, STATUS_CODES[a.status] ?? '', a.headers);
     res.end(a.body);
   }
-}
-
-/** The target's fields minus hop-by-hop ones (and those its Connection lists), case and order kept. */
-function responseFields(raw: string[]): string[] {
-  let connection: string | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === 10 && name.toLowerCase() === 'connection') {
-      connection = connection === undefined ? raw[i + 1]! : `${connection},${raw[i + 1]!}`;
-    }
-  }
-  const listed = connectionOptions(connection);
-  const list: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (!isHopByHop(name.toLowerCase(), listed)) list.push(name, raw[i + 1]!);
-  }
-  return list;
 }
 
 /** 103 Early Hints with a Link field, hop-by-hop fields dropped (as proxy-web.ts does). */

@@ -14,7 +14,7 @@
 import type { UpstreamConn, UpstreamHandler } from './h1-pool.js';
 import type { ParsedHead } from './h1-response.js';
 import type { FrontSink } from './front.js';
-import { connectionOptions, HOP_BY_HOP, isHopByHop } from './hop-by-hop.js';
+import { relayableFields } from './hop-by-hop.js';
 import { type Core, errorCode, REPLAYABLE } from './proxy-core.js';
 import { type ErrorAnswer, TIMEOUT, UNAVAILABLE } from './proxy-errors.js';
 import { mergeVary } from './proxy-web.js';
@@ -112,7 +112,7 @@ export class FrontExchange implements UpstreamHandler {
 
   onInfo(head: ParsedHead): void {
     if (head.status !== 103 || this.settled) return;
-    const fields = relayable(head.fields);
+    const fields = relayableFields(head.fields);
     if (!fields.some((f, i) => i % 2 === 0 && f.toLowerCase() === 'link')) return;
     this.sink.socket.write(`HTTP/1.1 103 Early Hints\r\n${fieldLines(fields)}\r\n`, 'latin1');
   }
@@ -124,7 +124,7 @@ export class FrontExchange implements UpstreamHandler {
       return;
     }
     const status = head.status;
-    const fields = relayable(head.fields);
+    const fields = relayableFields(head.fields);
     let lines = `HTTP/1.1 ${status} ${head.statusText}\r\n${fieldLines(fields)}`;
     if (this.extra !== undefined) lines += extraLines(this.extra, fields);
     if (!hasField(fields, 'date')) lines += dateLine();
@@ -187,7 +187,7 @@ export class FrontExchange implements UpstreamHandler {
     const socket = this.sink.socket;
     if (!socket.destroyed) {
       if (this.mode === 'buffered' || this.mode === 'bodyless') socket.write(this.out!);
-      else if (this.mode === 'chunked') socket.write(`0\r\n${fieldLines(relayable(trailers))}\r\n`, 'latin1');
+      else if (this.mode === 'chunked') socket.write(`0\r\n${fieldLines(relayableFields(trailers))}\r\n`, 'latin1');
     }
     this.out = undefined;
     if (this.held.length === 0) this.conn = null;
@@ -242,27 +242,6 @@ export class FrontExchange implements UpstreamHandler {
     this.closed();
     this.sink.done(false);
   }
-}
-
-/** The target's fields minus hop-by-hop ones (and those its Connection lists), case and order kept. */
-function relayable(raw: string[]): string[] {
-  let connection: string | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === 10 && name.toLowerCase() === 'connection') connection = connection === undefined ? raw[i + 1]! : `${connection},${raw[i + 1]!}`;
-  }
-  const listed = connectionOptions(connection);
-  if (listed === undefined) {
-    let any = false;
-    for (let i = 0; i < raw.length && !any; i += 2) any = HOP_BY_HOP.has(raw[i]!.toLowerCase());
-    if (!any) return raw;
-  }
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (!isHopByHop(name.toLowerCase(), listed)) out.push(name, raw[i + 1]!);
-  }
-  return out;
 }
 
 function fieldLines(fields: string[]): string {

@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { type Listening, listenGateway } from '../../src/gateway/listen.js';
+import { exchangeRaw } from '../helpers/http.js';
 import { closeServer, listen, tempDir } from '../helpers/servers.js';
 import { TOKEN } from '../control/helpers.js';
 
@@ -21,27 +21,7 @@ interface Seen {
   trailers: Record<string, string | undefined>;
 }
 
-/** Writes `data` on a fresh connection; resolves with all it read once the peer closed, or after `ms`. */
-function exchange(port: number, data: string, ms = 3000): Promise<string> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    let out = '';
-    s.setEncoding('latin1');
-    s.on('data', (d: string) => {
-      out += d;
-    });
-    s.on('error', () => {});
-    const timer = setTimeout(() => {
-      s.destroy();
-      resolve(out);
-    }, ms);
-    s.on('close', () => {
-      clearTimeout(timer);
-      resolve(out);
-    });
-    s.write(data);
-  });
-}
+const exchange = (port: number, data: string, ms = 3000): Promise<string> => exchangeRaw(port, data, ms);
 
 /** The JSON body of the first response in `raw`. */
 function seen(raw: string): Seen {

@@ -3,6 +3,7 @@
 // Set-Cookie, streams that stay open, and WebSocket connects that report refusals.
 import { once } from 'node:events';
 import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import net from 'node:net';
 import WebSocket from 'ws';
 import { type Fetched, fetchRaw } from './servers.js';
 
@@ -149,5 +150,27 @@ export function connectWs(url: string, headers: Record<string, string> = {}): Pr
     });
     // After the outcome is settled an error (the refusal's abort, a reset) changes nothing.
     ws.on('error', (err) => reject(err));
+  });
+}
+
+/** Writes `data` on a fresh connection; resolves with all it read once the peer closed, or after `ms`. */
+export function exchangeRaw(port: number, data: string, ms = 2000): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    let out = '';
+    s.setEncoding('latin1');
+    s.on('data', (d: string) => {
+      out += d;
+    });
+    s.on('error', () => {});
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve(out);
+    }, ms);
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+    s.write(data);
   });
 }
