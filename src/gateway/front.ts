@@ -20,6 +20,7 @@
 // consumed twice: gateway.ts takes it back in handleRequest.
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { Socket } from 'node:net';
+import { Server as TlsServer } from 'node:tls';
 import { errorBody, PortholeError } from '../errors.js';
 
 /** What the pipeline reads of a request: an IncomingMessage, or the front's own view of one. */
@@ -191,8 +192,10 @@ const SWEEP_MS = 1_000;
  * prepended (those run first and may destroy the socket).
  */
 export function attachFront(server: Server, hooks: FrontHooks, options: FrontOptions): Front {
-  const original = server.listeners('connection') as ((socket: Socket) => void)[];
-  server.removeAllListeners('connection');
+  // An HTTPS server hands node:http its connections on 'secureConnection', after TLS.
+  const event = server instanceof TlsServer ? 'secureConnection' : 'connection';
+  const original = server.listeners(event) as ((socket: Socket) => void)[];
+  server.removeAllListeners(event);
   const conns = new Set<FrontConn>();
   const handOff = (socket: Socket, buffered: Buffer | undefined): void => {
     for (const l of original) l.call(server, socket);
@@ -208,7 +211,7 @@ export function attachFront(server: Server, hooks: FrontHooks, options: FrontOpt
     conns,
     handOff,
   };
-  server.on('connection', (socket: Socket) => {
+  server.on(event, (socket: Socket) => {
     if (socket.destroyed) return;
     conns.add(new FrontConn(ctx, socket));
   });

@@ -22,8 +22,8 @@ export interface ListenOptions {
   /** Serve HTTPS (TLS 1.3 minimum) with this certificate and key (PEM). Default: plain HTTP. */
   tls?: { cert: string; key: string };
   /**
-   * Read plain-HTTP connections with the front first (front.ts) when the gateway proxies to an
-   * http:// or unix: target. Default true.
+   * Read connections (plain or, after TLS, HTTPS) with the front first (front.ts) when the
+   * gateway proxies to an http:// or unix: target. Default true.
    */
   front?: boolean;
 }
@@ -105,7 +105,7 @@ export function listenGateway(gateway: Gateway, options: ListenOptions): Promise
   const made = createGatewayServer(gateway, options);
   const server = made.server;
   const front =
-    options.front !== false && options.tls === undefined && gateway.frontHooks !== undefined
+    options.front !== false && gateway.frontHooks !== undefined
       ? attachFront(server, gateway.frontHooks, {
           headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
           keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 5_000,

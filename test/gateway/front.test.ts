@@ -8,12 +8,14 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { type Listening, listenGateway } from '../../src/gateway/listen.js';
 import { closeServer, listen, tempDir } from '../helpers/servers.js';
 import { TOKEN } from '../control/helpers.js';
+import { createCertificate } from '../../src/tls/x509.js';
 
 const BIG = Buffer.alloc(3 * 1024 * 1024 + 7, 0x61);
 for (let i = 0; i < BIG.length; i += 4093) BIG[i] = i & 0xff;
@@ -270,6 +272,29 @@ describe('the front', () => {
     await all;
     s.destroy();
     assert.equal(hundredServed, n);
+  });
+
+  test('over HTTPS (--tls) too: keep-alive requests and a hand-off with a body on one TLS connection', async () => {
+    const cert = createCertificate({ commonName: '127.0.0.1', ipAddresses: ['127.0.0.1'] });
+    const dir3 = tempDir();
+    const gw3 = createGateway({ stateDir: dir3.dir, target: `http://127.0.0.1:${appPort}`, token: TOKEN, config: loadConfig({ home: dir3.dir, env: {}, flags: {} }).config });
+    const l3 = await listenGateway(gw3, { host: '127.0.0.1', port: 0, tls: { cert: cert.certPem, key: cert.keyPem } });
+    try {
+      const s = tls.connect({ host: '127.0.0.1', port: l3.port, rejectUnauthorized: false });
+      s.on('error', () => {});
+      let text = '';
+      const closed = new Promise<void>((resolve) => s.once('close', () => resolve()));
+      s.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      const h3 = `Host: 127.0.0.1:${l3.port}\r\nAuthorization: Bearer ${TOKEN}\r\n`;
+      s.write(`GET /tls-a HTTP/1.1\r\n${h3}\r\nGET /tls-b HTTP/1.1\r\n${h3}\r\nPOST /tls-c HTTP/1.1\r\n${h3}Content-Length: 3\r\nConnection: close\r\n\r\nabc`);
+      await closed;
+      assert.deepEqual(statuses(text), [200, 200, 200], text);
+      assert.ok(text.indexOf('GET /tls-a') < text.indexOf('GET /tls-b') && text.indexOf('GET /tls-b') < text.indexOf('POST /tls-c body=3'), text);
+    } finally {
+      await l3.close();
+      await gw3.close();
+      dir3.cleanup();
+    }
   });
 
   test('a head over the size limit goes to node:http: 431', async () => {
