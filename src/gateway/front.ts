@@ -91,6 +91,8 @@ export interface FrontOptions {
 export interface Front {
   /** Destroys every connection the front still holds (handed-off ones belong to the server). */
   closeConnections(): void;
+  /** closeConnections(), and the front's timer stops (also done when the server closes). */
+  close(): void;
   /** Connections the front holds now. */
   readonly size: number;
 }
@@ -226,6 +228,10 @@ export function attachFront(server: Server, hooks: FrontHooks, options: FrontOpt
       for (const c of [...conns]) c.socket.destroy();
       conns.clear();
     },
+    close() {
+      clearInterval(sweep);
+      this.closeConnections();
+    },
     get size() {
       return conns.size;
     },
@@ -268,12 +274,15 @@ class FrontConn implements FrontSink {
     this.keepAliveFields = ctx.keepAliveFields;
     socket.setNoDelay(true);
     socket.on('data', onData);
+    socket.on('end', onEnd);
     socket.on('error', onError);
     socket.on('close', onClose);
   }
 
   read(chunk: Buffer): void {
     if (this.closing) return; // after a `Connection: close` answer nothing more is read as a request
+    // A new head's clock starts at its first byte (idle keep-alive time is not counted).
+    if (this.buf === undefined && !this.busy) this.since = Date.now();
     this.buf = this.buf === undefined ? chunk : Buffer.concat([this.buf, chunk]);
     if (!this.busy) this.next();
     else if (this.buf.length > PIPELINE_LIMIT && !this.paused) {
@@ -359,6 +368,7 @@ class FrontConn implements FrontSink {
   handOff(): void {
     const socket = this.socket;
     socket.off('data', onData);
+    socket.off('end', onEnd);
     socket.off('error', onError);
     socket.off('close', onClose);
     (socket as Tagged)[kConn] = undefined;
@@ -379,21 +389,46 @@ class FrontConn implements FrontSink {
       return;
     }
     if (this.buf !== undefined) {
-      // Part of a head, and not the rest in time (slowloris): as node:http answers it.
+      // Part of a head, and not the rest in time (slowloris): as node:http answers it. Nothing
+      // after it is read as a request; the socket closes once the answer is flushed, or at
+      // the next sweep after keepAliveTimeout if the client does not read it.
       if (waited > headersTimeoutMs) {
-        this.ctx.conns.delete(this);
-        this.socket.end(rawError(new PortholeError('REQUEST_TIMEOUT', 'request headers not received in time')));
+        this.closing = true;
+        this.buf = undefined;
+        this.since = now;
+        this.socket.write(rawError(new PortholeError('REQUEST_TIMEOUT', 'request headers not received in time')));
         this.socket.destroySoon();
       }
     } else if (waited > (this.served > 0 ? keepAliveTimeoutMs : headersTimeoutMs)) {
-      this.ctx.conns.delete(this);
       this.socket.destroy();
     }
+  }
+
+  /**
+   * The client half-closed. As node:http does by default (httpAllowHalfOpen false): the
+   * answer in progress is abandoned (its upstream connection too) and the socket closes once
+   * what is queued is flushed.
+   */
+  ended(): void {
+    this.closing = true;
+    this.buf = undefined;
+    this.since = Date.now();
+    const ex = this.exchange;
+    this.exchange = undefined;
+    if (ex !== undefined) {
+      this.busy = false;
+      ex.abort();
+    }
+    this.socket.destroySoon();
   }
 }
 
 function onData(this: Tagged, chunk: Buffer): void {
   this[kConn]?.read(chunk);
+}
+
+function onEnd(this: Tagged): void {
+  this[kConn]?.ended();
 }
 
 function onError(this: Tagged): void {

@@ -92,7 +92,7 @@ export function createTunnelIngress(gateway: Gateway, cert?: TunnelCertificate, 
     },
     challenges,
     close() {
-      front?.closeConnections();
+      front?.close();
       tlsServer.closeConnections();
       plainServer.closeConnections();
       challenges.clear();

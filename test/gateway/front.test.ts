@@ -16,6 +16,7 @@ import { type Listening, listenGateway } from '../../src/gateway/listen.js';
 import { closeServer, listen, tempDir } from '../helpers/servers.js';
 import { TOKEN } from '../control/helpers.js';
 import { createCertificate } from '../../src/tls/x509.js';
+import { createTunnelIngress } from '../../src/tunnel/ingress.js';
 
 const BIG = Buffer.alloc(3 * 1024 * 1024 + 7, 0x61);
 for (let i = 0; i < BIG.length; i += 4093) BIG[i] = i & 0xff;
@@ -49,6 +50,8 @@ function talk(port: number, data: string, until: (s: string) => boolean = () => 
 /** Under the direct-write threshold (64 KiB): such answers are copied whole, not held. */
 const HUNDRED = Buffer.alloc(60 * 1024, 0x62);
 let hundredServed = 0;
+/** Event streams whose connection from the gateway closed. */
+const sseClosed: string[] = [];
 const appSaw: string[] = [];
 
 /** Connections the listening server holds (the front's included). */
@@ -81,9 +84,10 @@ describe('the front', () => {
           res.addTrailers({ 'x-sum': '42' });
           res.end('two');
         }, 20);
-      } else if (url === '/sse') {
+      } else if (url.startsWith('/sse')) {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         res.write('data: first\n\n');
+        res.once('close', () => sseClosed.push(url));
       } else if (url === '/204') {
         res.writeHead(204, { 'x-a': 'b' });
         res.end();
@@ -248,6 +252,47 @@ describe('the front', () => {
     assert.ok(after <= before, `the server still holds the connection (${before} → ${after})`);
   });
 
+  test('a client that half-closes mid-stream: the answer is abandoned, its upstream connection and the socket released', async () => {
+    const before = await connections(listening);
+    const s = net.connect({ port: listening.port, host: '127.0.0.1', allowHalfOpen: true });
+    s.on('error', () => {});
+    let text = '';
+    const first = new Promise<void>((resolve) =>
+      s.on('data', (d: Buffer) => {
+        text += d.toString('latin1');
+        if (text.includes('data: first')) resolve();
+      }),
+    );
+    const ended = new Promise<void>((resolve) => s.once('end', () => resolve()));
+    s.write(`GET /sse-halfclose HTTP/1.1\r\n${host}${bearer}\r\n`);
+    await first;
+    s.end(); // FIN; the client still reads
+    const closedByServer = await Promise.race([ended.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 3000))]);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(closedByServer, 'the server did not end a half-closed connection');
+    assert.ok(sseClosed.includes('/sse-halfclose'), 'the upstream request of a half-closed client is still open');
+    assert.ok((await connections(listening)) <= before, 'the server still holds the half-closed connection');
+    s.destroy();
+  });
+
+  test('after a 408 nothing more is read as a request', async () => {
+    const s = net.connect({ port: listening.port, host: '127.0.0.1', allowHalfOpen: true });
+    s.on('error', () => {});
+    let text = '';
+    const got408 = new Promise<void>((resolve) =>
+      s.on('data', (d: Buffer) => {
+        text += d.toString('latin1');
+        if (text.includes('REQUEST_TIMEOUT')) resolve();
+      }),
+    );
+    s.write(`GET /late-after-408 HTTP/1.1\r\n${host}${bearer}`);
+    await got408;
+    s.write('\r\n');
+    await new Promise((r) => setTimeout(r, 300));
+    s.destroy();
+    assert.ok(!appSaw.includes('/late-after-408'), 'a head completed after its 408 reached the app');
+  });
+
   test('a client that pipelines and does not read is not served ahead: its answers cannot pile up', async () => {
     hundredServed = 0;
     const s = net.connect(listening.port, '127.0.0.1');
@@ -295,6 +340,29 @@ describe('the front', () => {
       await gw3.close();
       dir3.cleanup();
     }
+  });
+
+  test('a tunnel ingress closed leaves no timer behind (one is made per tunnel start)', async () => {
+    // Intervals are unref'd (invisible to getActiveResourcesInfo): count them as they are made.
+    const live = new Set<unknown>();
+    const { setInterval: set, clearInterval: clear } = globalThis;
+    globalThis.setInterval = ((...args: Parameters<typeof set>) => {
+      const h = set(...args);
+      live.add(h);
+      return h;
+    }) as typeof set;
+    globalThis.clearInterval = ((h: Parameters<typeof clear>[0]) => {
+      live.delete(h);
+      clear(h);
+    }) as typeof clear;
+    try {
+      for (let i = 0; i < 20; i++) createTunnelIngress(gw).close();
+    } finally {
+      globalThis.setInterval = set;
+      globalThis.clearInterval = clear;
+    }
+    for (const h of live) clear(h as NodeJS.Timeout);
+    assert.equal(live.size, 0, `${live.size} intervals left running by 20 closed ingresses`);
   });
 
   test('a head over the size limit goes to node:http: 431', async () => {
