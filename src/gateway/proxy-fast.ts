@@ -21,13 +21,13 @@
 // response is parsed strictly (h1-response.ts), which refuses conflicting framing.
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { Socket } from 'node:net';
-import type { UpstreamConn, UpstreamHandler } from './h1-pool.js';
 import { InvalidRequestError, serializeRequest } from './h1-pool.js';
 import type { ParsedHead } from './h1-response.js';
 import { HOP_BY_HOP, relayableFields, requestHeaders } from './hop-by-hop.js';
 import type { ForwardInfo } from './proxy.js';
-import { type Core, errorCode, REPLAYABLE, targetPath } from './proxy-core.js';
-import { type ErrorAnswer, INTERNAL, TIMEOUT, UNAVAILABLE } from './proxy-errors.js';
+import { type Core, errorCode, targetPath } from './proxy-core.js';
+import { clearTimer, PooledExchange } from './proxy-pooled.js';
+import { type ErrorAnswer, INTERNAL, UNAVAILABLE } from './proxy-errors.js';
 import { writeResponseHead } from './proxy-web.js';
 
 /**
@@ -68,45 +68,17 @@ const kFast = Symbol('porthole.proxy.fast');
 type Tagged = { [kFast]?: FastExchange };
 
 /** One exchange; it is its own handler for the upstream pool. */
-class FastExchange implements UpstreamHandler {
-  conn: UpstreamConn | null = null;
-  timer: NodeJS.Timeout | undefined = undefined;
-  /** The target's response head was relayed. */
-  started = false;
-  /** An error answer was sent, or the client is gone: nothing more goes to the client. */
-  settled = false;
-  retried = false;
-  /** The target's response is complete (onEnd). */
-  ended = false;
+class FastExchange extends PooledExchange {
   /** Body views are written straight to this socket (large Content-Length bodies). */
   direct: Socket | null = null;
-  /** Per direct write, in order: whether it held the connection's buffer. */
-  readonly held: boolean[] = [];
-  /** Called when a direct write has completed. */
-  readonly written: (err?: Error | null) => void;
 
   constructor(
-    readonly core: Core,
+    core: Core,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
-    readonly head: string,
+    head: string,
   ) {
-    this.written = (err) => {
-      if (this.held.shift() === true) this.conn?.unhold(err !== undefined && err !== null);
-      // The response is complete and its last view written: the connection may now serve
-      // another exchange, which a late abort() of this one must not destroy.
-      if (this.ended && this.held.length === 0) this.conn = null;
-    };
-  }
-
-  send(): void {
-    if (this.timer === undefined) this.timer = setTimeout(fireTimeout, this.core.timeoutMs, this);
-    this.core.pool!.request(this, this.head, this.req.method === 'HEAD');
-  }
-
-  onAssign(conn: UpstreamConn): void {
-    this.conn = conn;
-    if (this.settled) conn.destroy();
+    super(core, req.method ?? 'GET', head);
   }
 
   onInfo(head: ParsedHead): void {
@@ -165,11 +137,7 @@ class FastExchange implements UpstreamHandler {
     if (direct.destroyed) return;
     // The view must stay untouched until written: when the socket queues it instead of writing
     // it at once, the connection is held (no reads into the buffer) until the write's callback.
-    const before = direct.writableLength;
-    direct.write(chunk, this.written);
-    const queued = direct.writableLength > before;
-    this.held.push(queued);
-    if (queued) this.conn!.hold();
+    this.writeView(direct, chunk);
   }
 
   onEnd(trailers: string[]): void {
@@ -184,54 +152,15 @@ class FastExchange implements UpstreamHandler {
       if (pairs.length > 0) res.addTrailers(pairs);
     }
     // The connection is settled by the pool; only a direct write still holding it keeps the link.
-    this.ended = true;
-    if (this.direct === null || this.held.length === 0) this.conn = null;
+    this.finished();
     res.end();
   }
 
-  onError(err: Error & { code?: string }, replayable: boolean): void {
-    clearTimer(this);
-    this.conn = null;
-    if (this.settled) return;
-    if (this.started) {
-      // The target died mid-body: the client must see a truncated response, not an end.
-      this.core.logger?.log('warn', 'target failed mid-response', { target: this.core.description, error: errorCode(err) });
-      this.settled = true;
-      this.res.destroy();
-      return;
-    }
-    // A pooled connection the target had already closed: replay an idempotent request once on
-    // a fresh one (as Go's Transport does; nothing of the request body can have been lost).
-    if (replayable && !this.retried && REPLAYABLE.has(this.req.method ?? '')) {
-      this.retried = true;
-      this.send();
-      return;
-    }
-    this.core.logger?.log('warn', 'target unavailable', { target: this.core.description, error: errorCode(err) });
-    this.answer(UNAVAILABLE);
+  protected cut(): void {
+    this.res.destroy();
   }
 
-  timedOut(): void {
-    if (this.settled || this.started) return;
-    this.core.logger?.log('warn', 'target did not answer in time', {
-      target: this.core.description,
-      timeoutMs: this.core.timeoutMs,
-    });
-    this.answer(TIMEOUT);
-    this.abort();
-  }
-
-  /** The client is gone (or revoked by the gateway): tear down the upstream without reuse. */
-  abort(): void {
-    clearTimer(this);
-    this.settled = true;
-    const conn = this.conn;
-    this.conn = null;
-    if (conn !== null) conn.destroy();
-    else this.core.pool!.cancel(this);
-  }
-
-  answer(a: ErrorAnswer): void {
+  protected answer(a: ErrorAnswer): void {
     this.settled = true;
     const res = this.res;
     if (res.destroyed) return;
@@ -260,18 +189,6 @@ function relayHints(res: ServerResponse, raw: string[]): void {
     res.writeEarlyHints(hints);
   } catch {
     // A Link value Node refuses to repeat: hints are optional, drop them.
-  }
-}
-
-function fireTimeout(ex: FastExchange): void {
-  ex.timer = undefined;
-  ex.timedOut();
-}
-
-function clearTimer(ex: FastExchange): void {
-  if (ex.timer !== undefined) {
-    clearTimeout(ex.timer);
-    ex.timer = undefined;
   }
 }
 

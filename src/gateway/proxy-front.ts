@@ -11,12 +11,12 @@
 // Framing to the client: a Content-Length body keeps its length (short ones leave with the
 // head in one write, long ones go straight from the upstream read buffer); a chunked or
 // close-delimited body is sent chunked (the client speaks HTTP/1.1: front.ts serves no other).
-import type { UpstreamConn, UpstreamHandler } from './h1-pool.js';
 import type { ParsedHead } from './h1-response.js';
 import type { FrontSink } from './front.js';
 import { relayableFields } from './hop-by-hop.js';
-import { type Core, errorCode, REPLAYABLE } from './proxy-core.js';
-import { type ErrorAnswer, TIMEOUT, UNAVAILABLE } from './proxy-errors.js';
+import type { Core } from './proxy-core.js';
+import { clearTimer, PooledExchange } from './proxy-pooled.js';
+import type { ErrorAnswer } from './proxy-errors.js';
 import { mergeVary } from './proxy-web.js';
 
 /** Bodies at least this long go from the upstream buffer straight to the socket (as proxy-fast.ts). */
@@ -38,37 +38,23 @@ function dateLine(): string {
 type Mode = 'bodyless' | 'buffered' | 'direct' | 'chunked';
 
 /** One exchange: the upstream pool's handler, and what the tracker closes on rotation. */
-export class FrontExchange implements UpstreamHandler {
-  conn: UpstreamConn | null = null;
-  timer: NodeJS.Timeout | undefined = undefined;
-  /** The target's response head was written to the client. */
-  started = false;
-  /** An error answer was sent, the response is complete, or the client is gone. */
-  settled = false;
+export class FrontExchange extends PooledExchange {
   destroyed = false;
-  retried = false;
-  ended = false;
   mode: Mode = 'bodyless';
   /** 'buffered': head and body, written at the end in one piece. */
   out: Buffer | undefined = undefined;
   outAt = 0;
-  /** Per direct write, in order: whether it held the connection's buffer. */
-  readonly held: boolean[] = [];
-  readonly written: (err?: Error | null) => void;
   private closeListeners: (() => void)[] = [];
 
   constructor(
-    readonly core: Core,
+    core: Core,
     readonly sink: FrontSink,
-    readonly method: string,
-    readonly head: string,
+    method: string,
+    head: string,
     /** Fields the gateway adds to the response (CORS): flat [name, value, …]. */
     readonly extra: string[] | undefined,
   ) {
-    this.written = (err) => {
-      if (this.held.shift() === true) this.conn?.unhold(err !== undefined && err !== null);
-      if (this.ended && this.held.length === 0) this.conn = null;
-    };
+    super(core, method, head);
     sink.exchange = this;
   }
 
@@ -98,17 +84,11 @@ export class FrontExchange implements UpstreamHandler {
     for (const l of listeners) l();
   }
 
+  protected override abandoned(): void {
+    this.closed();
+  }
+
   // The exchange ------------------------------------------------------------------------
-
-  send(): void {
-    if (this.timer === undefined) this.timer = setTimeout(fireTimeout, this.core.timeoutMs, this);
-    this.core.pool!.request(this, this.head, this.method === 'HEAD');
-  }
-
-  onAssign(conn: UpstreamConn): void {
-    this.conn = conn;
-    if (this.settled) conn.destroy();
-  }
 
   onInfo(head: ParsedHead): void {
     if (head.status !== 103 || this.settled) return;
@@ -161,81 +141,34 @@ export class FrontExchange implements UpstreamHandler {
     if (this.mode === 'chunked') {
       socket.cork();
       socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-      this.writeView(chunk);
+      this.writeView(socket, chunk);
       socket.write('\r\n', 'latin1');
       socket.uncork();
       return;
     }
-    this.writeView(chunk);
-  }
-
-  /** Writes a view of the upstream buffer; the connection is held (no reads into it) while queued. */
-  private writeView(chunk: Buffer): void {
-    const socket = this.sink.socket;
-    const before = socket.writableLength;
-    socket.write(chunk, this.written);
-    const queued = socket.writableLength > before || socket.writableCorked > 0;
-    this.held.push(queued);
-    if (queued) this.conn!.hold();
+    this.writeView(socket, chunk);
   }
 
   onEnd(trailers: string[]): void {
     if (this.settled) return;
-    clearTimer(this);
     this.settled = true;
-    this.ended = true;
     const socket = this.sink.socket;
     if (!socket.destroyed) {
       if (this.mode === 'buffered' || this.mode === 'bodyless') socket.write(this.out!);
       else if (this.mode === 'chunked') socket.write(`0\r\n${fieldLines(relayableFields(trailers))}\r\n`, 'latin1');
     }
     this.out = undefined;
-    if (this.held.length === 0) this.conn = null;
+    this.finished();
     this.closed();
     this.sink.done(true);
   }
 
-  onError(err: Error & { code?: string }, replayable: boolean): void {
-    clearTimer(this);
-    this.conn = null;
-    if (this.settled) return;
-    if (this.started) {
-      // The target died mid-body: the client must see a truncated response, not an end.
-      this.core.logger?.log('warn', 'target failed mid-response', { target: this.core.description, error: errorCode(err) });
-      this.settled = true;
-      this.sink.socket.destroy();
-      this.closed();
-      return;
-    }
-    if (replayable && !this.retried && REPLAYABLE.has(this.method)) {
-      this.retried = true;
-      this.send();
-      return;
-    }
-    this.core.logger?.log('warn', 'target unavailable', { target: this.core.description, error: errorCode(err) });
-    this.answer(UNAVAILABLE);
-  }
-
-  timedOut(): void {
-    if (this.settled || this.started) return;
-    this.core.logger?.log('warn', 'target did not answer in time', { target: this.core.description, timeoutMs: this.core.timeoutMs });
-    this.answer(TIMEOUT);
-    this.abort();
-  }
-
-  /** The client is gone, or the response was revoked: tear down the upstream without reuse. */
-  abort(): void {
-    clearTimer(this);
-    this.settled = true;
-    const conn = this.conn;
-    this.conn = null;
-    if (conn !== null) conn.destroy();
-    else this.core.pool?.cancel(this);
-    this.closed();
+  protected cut(): void {
+    this.sink.socket.destroy();
   }
 
   /** A canned 502/504 before any of the target's response; the connection closes after it. */
-  private answer(a: ErrorAnswer): void {
+  protected answer(a: ErrorAnswer): void {
     this.settled = true;
     const socket = this.sink.socket;
     if (!socket.destroyed) socket.write(a.raw);
@@ -275,16 +208,4 @@ function extraLines(extra: string[], fields: string[]): string {
     s += `${name}: ${extra[i + 1]}\r\n`;
   }
   return s;
-}
-
-function fireTimeout(ex: FrontExchange): void {
-  ex.timer = undefined;
-  ex.timedOut();
-}
-
-function clearTimer(ex: FrontExchange): void {
-  if (ex.timer !== undefined) {
-    clearTimeout(ex.timer);
-    ex.timer = undefined;
-  }
 }
