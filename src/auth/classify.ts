@@ -63,12 +63,14 @@ export function hasForwardingHeaders(headers: IncomingHttpHeaders): boolean {
   for (const name in headers) {
     if (name.startsWith('x-forwarded-')) return true;
     // `X_Forwarded_For`, `X_Real_IP`: the same variable to a CGI-style app (forward.ts strips them).
-    if (name.includes('_')) {
-      const n = name.replace(/_/g, '-');
-      if (n.startsWith('x-forwarded-') || n === 'forwarded' || n === 'x-real-ip') return true;
-    }
+    if (name.includes('_') && isForwarding(name.replace(/_/g, '-'))) return true;
   }
   return false;
+}
+
+/** Forwarding fields a client could use to pose as a proxy (names lower case, "_" read as "-"). */
+export function isForwarding(name: string): boolean {
+  return name.startsWith('x-forwarded-') || name === 'forwarded' || name === 'x-real-ip';
 }
 
 /**

@@ -2,6 +2,7 @@
 // query parameters, its cookie), inbound identity headers deleted, its own identity and
 // ingress headers set. Forwarding headers are rebuilt unless a trusted proxy sent them.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { isForwarding } from '../auth/classify.js';
 import { portholeBearer, stripCookie, stripPortholeParams } from '../auth/credentials.js';
 import { connectionOptions } from './hop-by-hop.js';
 import type { ForwardInfo } from './proxy.js';
@@ -99,11 +100,6 @@ export function forwardHeaders(
     proto: d.proto,
     host: d.host,
   };
-}
-
-/** Forwarding fields a client could use to pose as a proxy (names lower case, "_" read as "-"). */
-export function isForwarding(name: string): boolean {
-  return name.startsWith('x-forwarded-') || name === 'forwarded' || name === 'x-real-ip';
 }
 
 function dashed(name: string): string {

@@ -21,25 +21,13 @@
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
-import { errorBody, PortholeError } from '../errors.js';
-
-/** What the pipeline reads of a request: an IncomingMessage, or the front's own view of one. */
-export interface FrontRequestView {
-  readonly method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  rawHeaders: string[];
-  readonly socket: Socket;
-  readonly httpVersionMajor: 1;
-  readonly httpVersionMinor: 1;
-  readonly headersDistinct: Record<string, string[]>;
-}
+import { PortholeError } from '../errors.js';
+import { writeSocketError } from './respond.js';
 
 /** One request as the front parsed it (duck-typed as the IncomingMessage fields the pipeline uses). */
-export class FrontRequest implements FrontRequestView {
+export class FrontRequest {
   readonly httpVersionMajor = 1;
   readonly httpVersionMinor = 1;
-  readonly httpVersion = '1.1';
   constructor(
     readonly method: string,
     public url: string,
@@ -93,8 +81,6 @@ export interface Front {
   closeConnections(): void;
   /** closeConnections(), and the front's timer stops (also done when the server closes). */
   close(): void;
-  /** Connections the front holds now. */
-  readonly size: number;
 }
 
 /** Fields in a head the front serves itself; more go to node:http (which allows 2,000). */
@@ -206,7 +192,6 @@ export function attachFront(server: Server, hooks: FrontHooks, options: FrontOpt
     if (buffered !== undefined && !socket.destroyed) socket.emit('data', buffered);
   };
   const ctx: FrontContext = {
-    onError: (err) => hooks.onError?.(err),
     keepAliveFields: `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(options.keepAliveTimeoutMs / 1000)}\r\n`,
     hooks,
     options,
@@ -232,14 +217,10 @@ export function attachFront(server: Server, hooks: FrontHooks, options: FrontOpt
       clearInterval(sweep);
       this.closeConnections();
     },
-    get size() {
-      return conns.size;
-    },
   };
 }
 
 interface FrontContext {
-  onError(err: Error): void;
   keepAliveFields: string;
   hooks: FrontHooks;
   options: FrontOptions;
@@ -264,19 +245,21 @@ class FrontConn implements FrontSink {
   private inNext = false;
   paused = false;
   exchange: { abort(): void } | undefined = undefined;
-  readonly keepAliveFields: string;
 
   constructor(
     readonly ctx: FrontContext,
     readonly socket: Socket,
   ) {
     (socket as Tagged)[kConn] = this;
-    this.keepAliveFields = ctx.keepAliveFields;
     socket.setNoDelay(true);
     socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('error', onError);
     socket.on('close', onClose);
+  }
+
+  get keepAliveFields(): string {
+    return this.ctx.keepAliveFields;
   }
 
   read(chunk: Buffer): void {
@@ -312,7 +295,7 @@ class FrontConn implements FrontSink {
           r = this.ctx.hooks.serve(req, this);
         } catch (err) {
           // A bug must cost this connection, never the gateway (this runs in a 'data' handler).
-          this.ctx.onError(err as Error);
+          this.ctx.hooks.onError?.(err as Error);
           this.socket.destroy();
           return;
         }
@@ -396,7 +379,7 @@ class FrontConn implements FrontSink {
         this.closing = true;
         this.buf = undefined;
         this.since = now;
-        this.socket.write(rawError(new PortholeError('REQUEST_TIMEOUT', 'request headers not received in time')));
+        writeSocketError(this.socket, new PortholeError('REQUEST_TIMEOUT', 'request headers not received in time'));
         this.socket.destroySoon();
       }
     } else if (waited > (this.served > 0 ? keepAliveTimeoutMs : headersTimeoutMs)) {
@@ -442,13 +425,4 @@ function onClose(this: Tagged): void {
   const ex = c.exchange;
   c.exchange = undefined;
   ex?.abort();
-}
-
-/** A JSON error answer with `Connection: close`, for a raw socket. */
-export function rawError(e: PortholeError): string {
-  const body = errorBody(e);
-  return (
-    `HTTP/1.1 ${e.status} ${e.code}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
-  );
 }

@@ -26,15 +26,9 @@ import type { ParsedHead } from './h1-response.js';
 import { HOP_BY_HOP, relayableFields, requestHeaders } from './hop-by-hop.js';
 import type { ForwardInfo } from './proxy.js';
 import { type Core, errorCode, targetPath } from './proxy-core.js';
-import { clearTimer, PooledExchange } from './proxy-pooled.js';
+import { clearTimer, DIRECT_MIN, PooledExchange } from './proxy-pooled.js';
 import { type ErrorAnswer, INTERNAL, UNAVAILABLE } from './proxy-errors.js';
 import { writeResponseHead } from './proxy-web.js';
-
-/**
- * Bodies at least this long (by Content-Length) go from the upstream read buffer straight to the
- * client's socket; shorter ones are copied and leave with the head in one write.
- */
-const DIRECT_MIN = 64 * 1024;
 
 /** Whether this request goes through porthole's client: a plain-HTTP target, no request body, no Expect, origin-form path. */
 export function fastEligible(core: Core, req: IncomingMessage, path: string): boolean {

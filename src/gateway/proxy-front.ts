@@ -15,12 +15,9 @@ import type { ParsedHead } from './h1-response.js';
 import type { FrontSink } from './front.js';
 import { relayableFields } from './hop-by-hop.js';
 import type { Core } from './proxy-core.js';
-import { clearTimer, PooledExchange } from './proxy-pooled.js';
+import { clearTimer, DIRECT_MIN, PooledExchange } from './proxy-pooled.js';
 import type { ErrorAnswer } from './proxy-errors.js';
 import { mergeVary } from './proxy-web.js';
-
-/** Bodies at least this long go from the upstream buffer straight to the socket (as proxy-fast.ts). */
-const DIRECT_MIN = 64 * 1024;
 
 let dateSecond = 0;
 let dateField = '';

@@ -9,6 +9,12 @@ import type { ParsedHead } from './h1-response.js';
 import { type Core, errorCode, REPLAYABLE } from './proxy-core.js';
 import { type ErrorAnswer, TIMEOUT, UNAVAILABLE } from './proxy-errors.js';
 
+/**
+ * Bodies at least this long (by Content-Length) go from the upstream read buffer straight to
+ * the client's socket; shorter ones are copied and leave with the head in one write.
+ */
+export const DIRECT_MIN = 64 * 1024;
+
 export abstract class PooledExchange implements UpstreamHandler {
   conn: UpstreamConn | null = null;
   timer: NodeJS.Timeout | undefined = undefined;
