@@ -216,6 +216,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   /** Decisions the front made for requests it handed to node:http, by socket (front.ts). */
   const frontDecisions = new WeakMap<object, { d: Decision; method: string; url: string }>();
 
+  /** What the app receives (forward.ts), for the node:http path, upgrades and the front alike. */
+  const forwardOf = (req: PipelineRequest, d: Extract<Decision, { kind: 'forward' }>) =>
+    forwardHeaders(req, d, cookieNames, identityHeader(d.auth.identity), config.auth.trusted_proxy.user_header, config.auth.trusted_proxy.required_headers);
+
   /** Only an authenticated visitor's proxy headers: an anonymous one must not plant a suggestion. */
   const noteTrustedProxy = (req: PipelineRequest, d: Extract<Decision, { kind: 'forward' | 'porthole' }>): void => {
     if (d.ingress.class !== 'trusted-proxy') return;
@@ -251,7 +255,7 @@ export function createGateway(options: GatewayOptions): Gateway {
               return 'handoff';
             }
             noteTrustedProxy(req, d);
-            const fwd = forwardHeaders(req, d, cookieNames, identityHeader(d.auth.identity), config.auth.trusted_proxy.user_header, config.auth.trusted_proxy.required_headers);
+            const fwd = forwardOf(req, d);
             const ex = proxy.front(sink, req.method, fwd, corsFields(req, d));
             if (ex === undefined) return 'started';
             if (d.auth.credential !== undefined) tracker.add(d.auth.credential, ex, d.auth.session);
@@ -320,7 +324,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         routePorthole(req, res, d, routeDeps);
         return;
       }
-      const fwd = forwardHeaders(req, d, cookieNames, identityHeader(d.auth.identity), config.auth.trusted_proxy.user_header, config.auth.trusted_proxy.required_headers);
+      const fwd = forwardOf(req, d);
       const cors = corsFields(req, d);
       if (cors !== undefined) for (let i = 0; i < cors.length; i += 2) res.setHeader(cors[i]!, cors[i + 1]!);
       if (proxy) {
@@ -367,7 +371,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         return;
       }
       if (d.auth.credential !== undefined) tracker.add(d.auth.credential, socket, d.auth.session);
-      const fwd = forwardHeaders(req, d, cookieNames, identityHeader(d.auth.identity), config.auth.trusted_proxy.user_header, config.auth.trusted_proxy.required_headers);
+      const fwd = forwardOf(req, d);
       if (proxy) {
         proxy.upgrade(req, socket, head, fwd);
       } else if (options.onUpgrade) {
