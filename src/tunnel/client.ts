@@ -3,6 +3,7 @@
 // and cancellation; connectOnce is one attempt (chisel/frp's split).
 import { EventEmitter } from 'node:events';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { subdomainSyntaxProblem } from '../relay/names.js';
 import type { Duplex } from 'node:stream';
 import { PortholeError, type ErrorCode } from '../errors.js';
 import { type Logger, debugLogger } from '../log.js';
@@ -294,7 +295,7 @@ export function registeredUrlProblem(m: { name: string; url: string }, relayName
     return 'not a URL';
   }
   if (url.protocol !== 'https:') return 'not https';
-  if (!/^[a-z0-9-]{1,63}$/.test(m.name)) return 'not a subdomain name';
+  if (subdomainSyntaxProblem(m.name) !== undefined) return 'not a subdomain name';
   if (url.hostname !== `${m.name}.${relayName.toLowerCase()}`) return `${url.hostname} is not ${m.name}.${relayName}`;
   if (url.username !== '' || url.password !== '' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') return 'more than an origin';
   return undefined;
