@@ -20,6 +20,16 @@ import { fastEligible, forwardFast } from './proxy-fast.js';
 
 /** Forwards one HTTP exchange; what Proxy.web does. */
 export function forwardWeb(core: Core, req: IncomingMessage, res: ServerResponse, fwd: ForwardInfo): void {
+  // A pipelined request waits until its answer is next on the connection (node:http gives a
+  // response its socket then), as nginx does. node:http hands over every request it parsed
+  // from one read at once: a client pipelining hundreds of requests and reading none would
+  // otherwise have all of them proxied together, each holding its buffered answer.
+  if (res.socket === null) {
+    res.once('socket', () => {
+      forwardWeb(core, req, res, fwd);
+    });
+    return;
+  }
   // Bodiless requests to a plain-HTTP target go through porthole's own client (proxy-fast.ts).
   if (fastEligible(core, req, fwd.path)) {
     forwardFast(core, req, res, fwd);
