@@ -23,6 +23,7 @@ export async function demoCommand(ctx: CliContext, opts: { host?: string; port?:
     onUpgrade: app.handleUpgrade,
     // The flag as typed: the config check then quotes it back ("got \"abc\"").
     settings: { host, port: opts.port ?? port },
+    controlSocket: false, // its own below, with the demo tunnel's routes
   });
   const listening = await listenGateway(gateway, { host, port });
   const remoteAccess = isRemoteBind(host);

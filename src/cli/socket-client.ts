@@ -1,6 +1,7 @@
 // Talks to the running gateway of this PORTHOLE_HOME over its Unix socket.
 import { request } from 'node:http';
 import { PortholeError, type ErrorCode } from '../errors.js';
+import { homeHolder } from '../secrets/home-lock.js';
 import type { StatePaths } from '../secrets/paths.js';
 
 export async function callGateway<T = Record<string, unknown>>(
@@ -41,8 +42,17 @@ export async function callGateway<T = Record<string, unknown>>(
     );
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
+        // No socket, but a live process holds the home (an embedding app whose socket could
+        // not listen): acting on the state behind its back would split it from the gateway.
+        const holder = homeHolder(paths);
         reject(
-          new PortholeError('GATEWAY_NOT_RUNNING', `no gateway is running for ${paths.home} (start one with \`porthole serve\`)`),
+          holder !== undefined
+            ? new PortholeError(
+                'GATEWAY_UNREACHABLE',
+                `a gateway (process ${holder}) holds ${paths.home} but does not answer on ${paths.socketPath}; ` +
+                  'try again in a moment, or use that app\'s own controls',
+              )
+            : new PortholeError('GATEWAY_NOT_RUNNING', `no gateway is running for ${paths.home} (start one with \`porthole serve\`)`),
         );
       } else reject(err);
     });

@@ -24,6 +24,8 @@ export interface ControlSocketContext {
   tailscale?: TailscaleApi;
   /** The tunnel's registration secret (GET …/tunnel shows it masked; POST …/tunnel/secret sets it). */
   tunnelSecret?: RegistrationSecretAccess;
+  /** Do not keep the process alive for the socket alone (an embedding app's gateway). */
+  unref?: boolean;
 }
 
 function probe(path: string): Promise<boolean> {
@@ -55,6 +57,7 @@ export async function listenControlSocket(ctx: ControlSocketContext): Promise<{ 
       sendError(res, isPortholeError(err) ? err : new PortholeError('INTERNAL', 'internal error', { expose: false }));
     });
   });
+  if (ctx.unref) server.unref();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     // The directory is 0700, so nobody else can reach the socket even before the chmod.
@@ -63,7 +66,12 @@ export async function listenControlSocket(ctx: ControlSocketContext): Promise<{ 
       resolve();
     });
   });
-  if (!path.startsWith('\\\\.\\pipe\\')) chmodSync(path, 0o600);
+  try {
+    if (!path.startsWith('\\\\.\\pipe\\')) chmodSync(path, 0o600);
+  } catch (err) {
+    server.close();
+    throw err;
+  }
   return {
     path,
     close: () =>

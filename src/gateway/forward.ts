@@ -1,35 +1,72 @@
 // What the app receives (DESIGN §3.5): porthole's credential removed (its bearer, its
 // query parameters, its cookie), inbound identity headers deleted, its own identity and
 // ingress headers set. Forwarding headers are rebuilt unless a trusted proxy sent them.
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { isForwarding } from '../auth/classify.js';
 import { portholeBearer, stripCookie, stripPortholeParams } from '../auth/credentials.js';
 import { connectionOptions } from './hop-by-hop.js';
 import type { ForwardInfo } from './proxy.js';
+import { mergeVary } from './proxy-web.js';
 import type { Decision, PipelineRequest } from './pipeline.js';
 
 type Routed = Extract<Decision, { kind: 'forward' }>;
 
 /**
- * Rebuilds req.rawHeaders from the cleaned req.headers. An in-process app (Hono's node
- * adapter, anything reading `headersDistinct`) may read the raw list: it must see exactly
- * what a proxied app would — never porthole's bearer or a forged identity header.
+ * Makes every header view of req agree with the cleaned req.headers. An in-process app (Hono's
+ * node adapter, anything reading `headersDistinct`) may read any of them: it must see exactly
+ * what a proxied app would — never porthole's bearer or a forged identity header. Node builds
+ * `headersDistinct` lazily from the raw list it parsed (and caches it, perhaps already read
+ * by the pipeline), so it is set here too.
  */
 export function syncRawHeaders(req: IncomingMessage): void {
   const raw: string[] = [];
   const fresh: IncomingHttpHeaders = {};
+  const distinct: NodeJS.Dict<string[]> = {};
   const h = req.headers;
   for (const name in h) {
     const value = h[name];
     if (value === undefined) continue;
     fresh[name] = value;
-    if (Array.isArray(value)) for (const v of value) raw.push(name, v);
-    else raw.push(name, value);
+    if (Array.isArray(value)) {
+      for (const v of value) raw.push(name, v);
+      distinct[name] = value.slice();
+    } else {
+      raw.push(name, value);
+      distinct[name] = [value];
+    }
   }
   // A fresh object: the deletes above left req.headers in V8's slow dictionary mode, and an
   // app reads its headers many times per request.
   req.headers = fresh;
   req.rawHeaders = raw;
+  req.headersDistinct = distinct;
+  // Request trailers arrive after the app has the request, too late to clean: the app gets
+  // none, as a proxied app gets none (docs/http.md). Only a chunked body can carry them.
+  if (fresh['transfer-encoding'] !== undefined) Object.defineProperties(req, NO_TRAILERS);
+}
+
+const NO_TRAILERS: PropertyDescriptorMap = {
+  rawTrailers: { get: () => [], set() {}, configurable: true },
+  trailers: { get: () => ({}), set() {}, configurable: true },
+  trailersDistinct: { get: () => ({}), set() {}, configurable: true },
+};
+
+/**
+ * The in-process app's answer to an allowed cross-origin request keeps `Vary: Origin` (its
+ * Access-Control-Allow-Origin names one origin, so a shared cache must key on it): the app's
+ * own Vary is merged with it, never put in its place — as the proxy does (docs/http.md).
+ * node:http's writeHead applies a headers argument through these same methods.
+ */
+export function keepVaryOrigin(res: ServerResponse): void {
+  const setHeader = res.setHeader;
+  const removeHeader = res.removeHeader;
+  res.setHeader = function (this: ServerResponse, name: string, value: number | string | readonly string[]) {
+    return setHeader.call(this, name, name.toLowerCase() === 'vary' ? mergeVary(value as string | string[], 'Origin') : value);
+  };
+  res.removeHeader = function (this: ServerResponse, name: string) {
+    removeHeader.call(this, name);
+    if (name.toLowerCase() === 'vary') setHeader.call(this, 'vary', 'Origin');
+  };
 }
 
 const CONNECTION_KEEP = new Set(['close', 'keep-alive', 'upgrade']);

@@ -44,6 +44,12 @@ export interface GatewayOptions {
   insecureNoAuth?: boolean;
   /** Default: util.debuglog('porthole'). */
   logger?: Logger;
+  /**
+   * Listen on the state directory's Unix socket (`run/gateway.sock`, 0600 in a 0700
+   * directory) so that the porthole CLI of this host, run with `PORTHOLE_HOME` set to the
+   * state directory, reaches this gateway (`token rotate`, `pair`, `status`). Default true.
+   */
+  controlSocket?: boolean;
   /** Control plane (/_porthole/ws) limits and timings; docs/control-plane.md lists the defaults. */
   control?: Omit<ControlOptions, 'serverId' | 'version' | 'token' | 'bans' | 'tracker' | 'isCredentialValid' | 'logger'>;
 }

@@ -15,12 +15,13 @@ import { createSessionStore } from '../auth/sessions.js';
 import { loadConfig } from '../config/load.js';
 import { PortholeError } from '../errors.js';
 import { debugLogger } from '../log.js';
-import { statePaths } from '../secrets/paths.js';
+import { type HomeLock, lockHome } from '../secrets/home-lock.js';
+import { type StatePaths, statePaths } from '../secrets/paths.js';
 import { openSecretStore, resolveToken, type ResolvedToken, type SecretStore } from '../secrets/store.js';
 import { validateSuppliedToken } from '../secrets/token.js';
 import type { TunnelManager } from '../tunnel/manager.js';
 import type { ConsoleApiExtras } from './api/index.js';
-import { forwardHeaders, syncRawHeaders } from './forward.js';
+import { forwardHeaders, keepVaryOrigin, syncRawHeaders } from './forward.js';
 import { answerDecision } from './gateway-answer.js';
 import { createSessionCookies } from './gateway-cookies.js';
 import { codesRefused, routePorthole } from './gateway-routes.js';
@@ -30,6 +31,7 @@ import { createIdentitySigner, verifyIdentity } from './identity.js';
 import { type Decision, decide, type PipelineRequest, type PipelineState } from './pipeline.js';
 import { createProxy, type Proxy as TargetProxy } from './proxy.js';
 import type { FrontHooks } from './front.js';
+import { listenControlSocket } from './control-socket.js';
 import { sendError, writeSocketError } from './respond.js';
 import { parseTarget } from './target.js';
 import { createTokenKeeper, type TokenKeeper } from './token-keeper.js';
@@ -49,8 +51,19 @@ export function createGateway(options: GatewayOptions): Gateway {
   if ((options.app === undefined) === (options.target === undefined)) {
     throw new PortholeError('INVALID_ARGUMENT', 'createGateway needs exactly one of app and target');
   }
-  const logger = options.logger ?? debugLogger;
   const paths = statePaths(resolveOwnHome(options));
+  // Before anything reads or creates state: a second gateway on this home is refused.
+  const lock = lockHome(paths);
+  try {
+    return buildGateway(options, paths, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+function buildGateway(options: GatewayOptions, paths: StatePaths, lock: HomeLock): Gateway {
+  const logger = options.logger ?? debugLogger;
   const config = options.config ?? loadConfig({ home: paths.home, env: {}, flags: options.settings ?? {} }).config;
   const id = createHash('sha256').update(paths.home).digest('hex').slice(0, 8);
   const authMode: PipelineState['authMode'] = options.insecureNoAuth ? 'none' : config.auth.mode;
@@ -103,6 +116,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     banMs: config.auth.rate_limit.ban * 1000,
   });
   const tracker: ConnectionTracker = createConnectionTracker();
+  let closed = false;
   // A session's end (logout, expiry, revocation, eviction) closes the streams, sockets and
   // control sessions its cookie opened. Expiry is otherwise only noticed at the next lookup:
   // a sweep finds sessions that expired while only a stream was open (docs/security.md).
@@ -285,6 +299,11 @@ export function createGateway(options: GatewayOptions): Gateway {
         req.socket.destroy();
         return;
       }
+      if (closed) {
+        res.shouldKeepAlive = false;
+        sendError(res, new PortholeError('GATEWAY_CLOSED', 'this gateway has been closed'));
+        return;
+      }
       let d: Decision;
       // A request the front (front.ts) already ran through the pipeline and handed over: its
       // decision stands (a wrong credential is not counted twice, a code not consumed twice).
@@ -332,11 +351,16 @@ export function createGateway(options: GatewayOptions): Gateway {
       } else {
         req.url = fwd.path;
         syncRawHeaders(req);
+        if (cors !== undefined) keepVaryOrigin(res);
         options.app!(req, res);
       }
     },
     handleUpgrade(req, socket, head) {
       socket.on('error', () => socket.destroy());
+      if (closed) {
+        writeSocketError(socket, new PortholeError('GATEWAY_CLOSED', 'this gateway has been closed'));
+        return;
+      }
       if (!socketAllowed(socket)) {
         socket.destroy();
         return;
@@ -454,12 +478,31 @@ export function createGateway(options: GatewayOptions): Gateway {
       return a !== undefined && (isLoopbackAddress(a) || allowedPeer(a));
     },
     async close() {
+      if (closed) return;
+      closed = true;
       clearInterval(sessionSweep);
+      // What this gateway let through ends with it: its streams and upgraded connections.
+      tracker.closeWhere(() => false);
       await control.close();
+      await socket?.close();
       sessions.flush();
       devices.flush();
       proxy?.close();
+      lock.release();
     },
   };
+  // The CLI of this host reaches the gateway on run/gateway.sock (`porthole token rotate`,
+  // `pair`, `status` with PORTHOLE_HOME set to the state directory). `porthole serve` opens
+  // its own, with the tunnel and Tailscale routes.
+  let socket: { close(): Promise<void> } | undefined;
+  if (options.controlSocket !== false) {
+    listenControlSocket({ gateway, describe: () => ({}), unref: true }).then(
+      (s) => {
+        if (closed) void s.close();
+        else socket = s;
+      },
+      (err: Error) => logger.log('warn', 'control socket not listening: the CLI cannot reach this gateway', { error: err.message }),
+    );
+  }
   return gateway;
 }

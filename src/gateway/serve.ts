@@ -68,6 +68,7 @@ export async function startServe(options: ServeOptions): Promise<RunningGateway>
     );
   }
   const gateway = createGateway({
+    controlSocket: false, // its own below, with the tunnel and Tailscale routes
     stateDir: options.home,
     target,
     config,

@@ -52,8 +52,11 @@ async function controlConnect(
         ws.send(JSON.stringify({ type: 'req', id: 'c1', method: 'connect', params: { nonce: c.nonce, minProtocol: 1, maxProtocol: 1, auth: auth(c) } }));
         return;
       }
-      events.push(e);
-      for (const w of waiters.filter((x) => x.name === e.event)) {
+      // An event goes to the first waiter for it, or is kept for a later nextEvent — not both
+      // (kept after being handed out, it was returned again: a flaky "paired" for "approved").
+      const w = waiters.find((x) => x.name === e.event);
+      if (w === undefined) events.push(e);
+      else {
         waiters.splice(waiters.indexOf(w), 1);
         w.resolve(e.payload);
       }
