@@ -37,6 +37,7 @@ export interface GatewayConfig {
   trusted_proxies: string[];
   allow_cidrs: string[];
   target_timeout: number;
+  stall_timeout: number;
   tls: GatewayTlsMode;
   tls_cert?: string;
   tls_key?: string;
@@ -184,6 +185,12 @@ export const CONFIG_FIELDS: { readonly [K in ConfigKey]: FieldSpec<ValueAt<Porth
     kind: 'number',
     default: 30,
     doc: "Seconds to wait for the target's response headers.",
+    check: positive,
+  },
+  'gateway.stall_timeout': {
+    kind: 'number',
+    default: 60,
+    doc: 'Seconds a body or an upgraded connection may go without moving a byte while one side waits on the other; the exchange then ends.',
     check: positive,
   },
   'gateway.tls': {

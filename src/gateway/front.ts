@@ -68,6 +68,8 @@ export interface FrontHooks {
   serve(req: FrontRequest, sink: FrontSink): 'started' | 'handoff' | 'drop';
   /** `serve` threw (a bug): the connection is closed; this is for the log. */
   onError?(err: Error): void;
+  /** How long a client may leave its answers unread before its connection closes ([gateway] stall_timeout). */
+  readonly stallMs: number;
 }
 
 export interface FrontOptions {
@@ -244,6 +246,8 @@ class FrontConn implements FrontSink {
   closing = false;
   private inNext = false;
   paused = false;
+  /** Waiting for the client to read queued answers before serving the next request. */
+  draining = false;
   exchange: { abort(): void } | undefined = undefined;
 
   constructor(
@@ -330,7 +334,9 @@ class FrontConn implements FrontSink {
     }
     if (this.socket.writableLength > WRITE_LIMIT) {
       // A client that pipelines and does not read: serve its next request once it has read
-      // this answer, so its answers cannot pile up in memory.
+      // this answer, so its answers cannot pile up in memory — and close its connection if it
+      // reads none of them for stallMs (the sweep).
+      this.draining = true;
       this.socket.once('drain', () => this.resumeServing());
       return;
     }
@@ -338,6 +344,7 @@ class FrontConn implements FrontSink {
   }
 
   private resumeServing(): void {
+    this.draining = false;
     this.busy = false;
     this.since = Date.now();
     if (this.paused) {
@@ -363,6 +370,10 @@ class FrontConn implements FrontSink {
   }
 
   checkTimeouts(now: number): void {
+    if (this.draining) {
+      if (now - this.since > this.ctx.hooks.stallMs) this.socket.destroy();
+      return;
+    }
     if (this.busy || this.since === 0) return;
     const waited = now - this.since;
     const { headersTimeoutMs, keepAliveTimeoutMs } = this.ctx.options;

@@ -55,6 +55,8 @@ export interface Core {
   readonly hostHeader: string;
   readonly basePath: string;
   readonly timeoutMs: number;
+  /** How long a transfer may move no byte while one side waits on the other (StallClock). */
+  readonly stallMs: number;
   readonly logger: Logger | undefined;
   readonly description: string;
   /** Client sides of open upgraded connections, for close(). */
@@ -77,7 +79,7 @@ export interface Exchange {
   timedOut(): void;
 }
 
-export function createCore(target: Target, timeoutMs: number, logger: Logger | undefined): Core {
+export function createCore(target: Target, timeoutMs: number, stallMs: number, logger: Logger | undefined): Core {
   const agentOptions: http.AgentOptions & { highWaterMark: number } = {
     keepAlive: true,
     maxSockets: MAX_SOCKETS,
@@ -86,7 +88,7 @@ export function createCore(target: Target, timeoutMs: number, logger: Logger | u
     noDelay: true,
     highWaterMark: HIGH_WATER_MARK, // passed on to net.connect, sizing both socket buffers
   };
-  const common = { timeoutMs, logger, description: describeTarget(target), tunnels: new Set<Duplex>() };
+  const common = { timeoutMs, stallMs, logger, description: describeTarget(target), tunnels: new Set<Duplex>() };
   if (target.kind === 'unix') {
     return {
       ...common,
@@ -151,6 +153,53 @@ export function onUpstreamFinish(this: ClientRequest): void {
   if (this === ex.up && ex.timer === undefined && !ex.settled && ex.upRes === null) {
     ex.timer = setTimeout(fireTimeout, ex.core.timeoutMs, ex);
   }
+}
+
+/** Arms the header timeout now: a bodiless request or an upgrade waiting for a pooled connection counts. */
+export function armTimer(ex: Exchange): void {
+  if (ex.timer === undefined) ex.timer = setTimeout(fireTimeout, ex.core.timeoutMs, ex);
+}
+
+/**
+ * Ends a transfer that stops moving (nginx's send_timeout and client_body_timeout): `wait()`
+ * when one side waits on the other (a write that was not taken, a body still owed), `moved()`
+ * when bytes moved (the clock restarts if it runs), `stop()` when nothing waits any more. One
+ * timer, made on the first wait; `onStall` runs once, `ms` after the last movement.
+ */
+export class StallClock {
+  private timer: NodeJS.Timeout | undefined = undefined;
+
+  constructor(
+    private readonly ms: number,
+    private readonly onStall: () => void,
+  ) {}
+
+  wait(): void {
+    // Unref'd: the connections it watches keep the process alive while they are open; a clock
+    // left on a connection that closed must not hold a stopping gateway for a minute.
+    if (this.timer === undefined) this.timer = setTimeout(fireStall, this.ms, this).unref();
+  }
+
+  /** The timer's end: once, and never re-armed by a late moved(). */
+  fire(): void {
+    this.timer = undefined;
+    this.onStall();
+  }
+
+  moved(): void {
+    this.timer?.refresh();
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
+
+function fireStall(clock: StallClock): void {
+  clock.fire();
 }
 
 function fireTimeout(ex: Exchange): void {

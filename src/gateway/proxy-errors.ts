@@ -44,3 +44,8 @@ export const TIMEOUT = errorAnswer(
   new PortholeError('TARGET_TIMEOUT', 'the app behind this gateway did not answer in time', { expose: true }),
 );
 export const INTERNAL = errorAnswer(500, 'Internal Server Error', new PortholeError('INTERNAL', 'request not forwarded'));
+export const BODY_STALLED = errorAnswer(
+  408,
+  'Request Timeout',
+  new PortholeError('REQUEST_TIMEOUT', 'the request body stopped arriving', { expose: true }),
+);

@@ -125,7 +125,10 @@ class FastExchange extends PooledExchange {
     if (this.settled) return;
     const direct = this.direct;
     if (direct === null) {
-      if (!this.res.write(Buffer.from(chunk))) this.conn?.pause();
+      if (!this.res.write(Buffer.from(chunk))) {
+        this.conn?.pause();
+        this.waiting();
+      }
       return;
     }
     if (direct.destroyed) return;
@@ -187,9 +190,13 @@ function relayHints(res: ServerResponse, raw: string[]): void {
 }
 
 function onClientResponseClose(this: ServerResponse): void {
-  if (!this.writableFinished) (this as Tagged)[kFast]!.abort();
+  const ex = (this as Tagged)[kFast]!;
+  if (!this.writableFinished) ex.abort();
+  else ex.clock?.stop();
 }
 
 function onClientDrain(this: ServerResponse): void {
-  (this as Tagged)[kFast]!.conn?.resume();
+  const ex = (this as Tagged)[kFast]!;
+  ex.clock?.stop();
+  ex.conn?.resume();
 }

@@ -6,7 +6,7 @@
 // client's socket. Subclasses say how an answer, a cut and an abandoned exchange look.
 import type { UpstreamConn, UpstreamHandler } from './h1-pool.js';
 import type { ParsedHead } from './h1-response.js';
-import { type Core, errorCode, REPLAYABLE } from './proxy-core.js';
+import { type Core, errorCode, REPLAYABLE, StallClock } from './proxy-core.js';
 import { type ErrorAnswer, TIMEOUT, UNAVAILABLE } from './proxy-errors.js';
 
 /**
@@ -27,6 +27,10 @@ export abstract class PooledExchange implements UpstreamHandler {
   ended = false;
   /** Per view written to the client's socket, in order: whether it held the connection's buffer. */
   readonly held: boolean[] = [];
+  /** Views in `held` that hold the buffer. */
+  holding = 0;
+  /** Runs while the client's socket does not take the answer (made on the first wait). */
+  clock: StallClock | null = null;
   /** Called when such a write has completed. */
   readonly written: (err?: Error | null) => void;
 
@@ -37,7 +41,11 @@ export abstract class PooledExchange implements UpstreamHandler {
     readonly head: string,
   ) {
     this.written = (err) => {
-      if (this.held.shift() === true) this.conn?.unhold(err !== undefined && err !== null);
+      if (this.held.shift() === true) {
+        this.conn?.unhold(err !== undefined && err !== null);
+        if (--this.holding === 0) this.clock?.stop();
+        else this.clock?.moved();
+      }
       // The response is complete and its last view written: the connection may now serve
       // another exchange, which a late abort() of this one must not destroy.
       if (this.ended && this.held.length === 0) this.conn = null;
@@ -72,7 +80,26 @@ export abstract class PooledExchange implements UpstreamHandler {
     socket.write(chunk, this.written);
     const queued = socket.writableLength > before || socket.writableCorked > 0;
     this.held.push(queued);
-    if (queued) this.conn!.hold();
+    if (queued) {
+      this.conn!.hold();
+      this.holding++;
+      this.waiting();
+    }
+  }
+
+  /** The client's socket pushes back: a client that takes nothing for core.stallMs loses it. */
+  protected waiting(): void {
+    this.clock ??= new StallClock(this.core.stallMs, () => this.stalled());
+    this.clock.wait();
+  }
+
+  private stalled(): void {
+    this.core.logger?.log('warn', 'client stopped reading the answer', { target: this.core.description, stallMs: this.core.stallMs });
+    const ended = this.ended;
+    this.settled = true;
+    // Its queued writes fail, which releases the views holding the target's connection.
+    this.cut();
+    if (!ended) this.abort();
   }
 
   /** The response is complete: the pool settles the connection; only a held view keeps it here. */
@@ -116,6 +143,7 @@ export abstract class PooledExchange implements UpstreamHandler {
   /** The client is gone (or the gateway revoked the response): tear down the upstream without reuse. */
   abort(): void {
     clearTimer(this);
+    this.clock?.stop();
     this.settled = true;
     const conn = this.conn;
     this.conn = null;

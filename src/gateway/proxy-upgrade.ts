@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import { connectionOptions, isHopByHop, requestHeaders } from './hop-by-hop.js';
 import type { ForwardInfo } from './proxy.js';
 import {
+  armTimer,
   type Core,
   canReplay,
   clearTimer,
@@ -12,6 +13,7 @@ import {
   errorCode,
   onUpstreamFinish,
   sendUpstream,
+  StallClock,
   stateOf,
   tag,
   targetPath,
@@ -36,6 +38,9 @@ class UpgradeExchange implements Exchange {
   timer: NodeJS.Timeout | undefined = undefined;
   /** The client has its answer (101, a relayed refusal, or an error) or is gone. */
   settled = false;
+  /** Run while one spliced side's writes wait on a reader that stopped (or left). */
+  toTarget: StallClock | null = null;
+  toClient: StallClock | null = null;
   retried = false;
   readonly headers: OutgoingHttpHeaders;
   readonly path: string;
@@ -69,6 +74,8 @@ class UpgradeExchange implements Exchange {
     up.on('error', onUpgradeUpstreamError);
     up.on('finish', onUpstreamFinish);
     up.end();
+    // 'finish' waits for a pooled connection: time the wait for one too.
+    armTimer(this);
   }
 
   /** 101: relay the target's head as it sent it, then splice the two connections. */
@@ -95,8 +102,25 @@ class UpgradeExchange implements Exchange {
     if (upHead.length > 0) client.write(upHead);
     if (this.head.length > 0) upSocket.write(this.head);
     this.core.tunnels.add(client);
+    // A quiet connection may stay open for ever; one whose reader stops taking what waits for
+    // it (a peer gone behind a full window, a client that never reads) ends after core.stallMs.
+    const stalled = (): void => this.stalled();
+    this.toTarget = new StallClock(this.core.stallMs, stalled);
+    this.toClient = new StallClock(this.core.stallMs, stalled);
+    client.on('pause', onClientPaused);
+    upSocket.on('drain', onTargetDrained);
+    upSocket.on('pause', onTargetPaused);
+    client.on('drain', onClientDrained);
     upSocket.pipe(client);
     client.pipe(upSocket);
+  }
+
+  stalled(): void {
+    this.toTarget?.stop();
+    this.toClient?.stop();
+    this.core.logger?.log('warn', 'upgraded connection stalled', { target: this.core.description, stallMs: this.core.stallMs });
+    this.socket.destroy();
+    this.upSocket?.destroy();
   }
 
   /** Not 101: relay that response (hop-by-hop stripped, close-delimited) and close. */
@@ -163,11 +187,12 @@ class UpgradeExchange implements Exchange {
   /** Either side went away: the other follows, after flushing what it already has to send. */
   clientClosed(): void {
     clearTimer(this);
+    this.toClient?.stop();
     this.settled = true;
     this.core.tunnels.delete(this.socket);
     const up = this.up;
     if (up !== null && !up.destroyed) up.destroy();
-    if (this.upSocket !== null) closeAfterFlush(this.upSocket);
+    if (this.upSocket !== null) closeAfterFlush(this.upSocket, this.toTarget);
     if (this.upRes !== null) this.upRes.destroy();
   }
 }
@@ -189,22 +214,45 @@ function onClientSocketClose(this: Duplex): void {
 }
 
 function onTargetSocketClose(this: Duplex, hadError?: boolean): void {
-  const client = stateOf<UpgradeExchange>(this).socket;
-  if (hadError === true) client.destroy();
-  else closeAfterFlush(client);
+  const ex = stateOf<UpgradeExchange>(this);
+  ex.toTarget?.stop();
+  if (hadError === true) ex.socket.destroy();
+  else closeAfterFlush(ex.socket, ex.toClient);
+}
+
+// Each direction's clock: started when pipe() pauses the reading side because the writing side
+// pushed back, stopped by that side's 'drain'.
+function onClientPaused(this: Duplex): void {
+  if (!this.destroyed) stateOf<UpgradeExchange>(this).toTarget?.wait();
+}
+
+function onTargetDrained(this: Duplex): void {
+  stateOf<UpgradeExchange>(this).toTarget?.stop();
+}
+
+function onTargetPaused(this: Duplex): void {
+  if (!this.destroyed) stateOf<UpgradeExchange>(this).toClient?.wait();
+}
+
+function onClientDrained(this: Duplex): void {
+  stateOf<UpgradeExchange>(this).toClient?.stop();
 }
 
 function onRefusalBodyClose(this: IncomingMessage): void {
   if (!this.complete) stateOf<UpgradeExchange>(this).socket.destroy();
 }
 
-/** End `s` once its queued writes are out, then destroy it (its peer has already gone). */
-function closeAfterFlush(s: Duplex): void {
+/**
+ * End `s` once its queued writes are out, then destroy it (its peer has already gone). Its
+ * clock keeps running meanwhile: a reader that never takes them does not keep `s` for ever.
+ */
+function closeAfterFlush(s: Duplex, clock: StallClock | null): void {
   if (s.destroyed) return;
   if (s.writableFinished) {
     s.destroy();
     return;
   }
+  if (s.writableNeedDrain) clock?.wait();
   s.once('finish', destroyThis);
   if (!s.writableEnded) s.end();
 }

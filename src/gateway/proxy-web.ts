@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import { HOP_BY_HOP, requestHeaders, responseHeaders, trailerPairs } from './hop-by-hop.js';
 import type { ForwardInfo } from './proxy.js';
 import {
+  armTimer,
   type Core,
   canReplay,
   clearTimer,
@@ -11,11 +12,12 @@ import {
   errorCode,
   onUpstreamFinish,
   sendUpstream,
+  StallClock,
   stateOf,
   tag,
   targetPath,
 } from './proxy-core.js';
-import { type ErrorAnswer, INTERNAL, TIMEOUT, UNAVAILABLE } from './proxy-errors.js';
+import { BODY_STALLED, type ErrorAnswer, INTERNAL, TIMEOUT, UNAVAILABLE } from './proxy-errors.js';
 import { fastEligible, forwardFast } from './proxy-fast.js';
 
 /** Forwards one HTTP exchange; what Proxy.web does. */
@@ -55,6 +57,10 @@ class WebExchange implements Exchange {
   /** An error answer was sent, or the client is gone: nothing more goes to the client. */
   settled = false;
   retried = false;
+  /** Runs while the request body is owed (the client must keep sending, the app keep reading). */
+  bodyClock: StallClock | null = null;
+  /** Runs while the answer waits for the client to take it (the pipe paused the target). */
+  answerClock: StallClock | null = null;
   readonly headers: OutgoingHttpHeaders;
   readonly path: string;
   readonly hasBody: boolean;
@@ -91,11 +97,45 @@ class WebExchange implements Exchange {
     up.on('finish', onUpstreamFinish);
     if (!this.hasBody) {
       up.end();
+      // Its 'finish' waits for a pooled connection: time the wait for one too.
+      armTimer(this);
       return;
     }
+    // The body must keep moving: a client that stops sending it, or an app that stops reading
+    // it (the pipe then stops reading the client), ends the exchange after core.stallMs.
+    this.bodyClock = new StallClock(this.core.stallMs, () => this.bodyStalled());
+    this.bodyClock.wait();
+    this.req.on('data', onClientBodyData);
     // end: false, so request trailers can follow the body (onClientBodyEnd).
     this.req.on('end', onClientBodyEnd);
     this.req.pipe(up, { end: false });
+  }
+
+  bodyStalled(): void {
+    if (this.settled) return;
+    const up = this.up;
+    // The app's side if its connection pushes back (or never came from the pool), else the client's.
+    const app = up === null || up.socket === null || up.writableNeedDrain;
+    this.core.logger?.log('warn', app ? 'target stopped reading the request body' : 'client stopped sending the request body', {
+      target: this.core.description,
+      stallMs: this.core.stallMs,
+    });
+    this.answer(app ? TIMEOUT : BODY_STALLED);
+    up?.destroy();
+  }
+
+  answerStalled(): void {
+    this.core.logger?.log('warn', 'client stopped reading the answer', { target: this.core.description, stallMs: this.core.stallMs });
+    this.settled = true;
+    this.stopClocks();
+    this.res.destroy();
+    // Not once the target's answer is complete: its connection is back in the pool.
+    if (this.upRes?.complete !== true) this.up?.destroy();
+  }
+
+  stopClocks(): void {
+    this.bodyClock?.stop();
+    this.answerClock?.stop();
   }
 
   onResponse(upRes: IncomingMessage): void {
@@ -133,6 +173,10 @@ class WebExchange implements Exchange {
     }
     upRes.on('end', onUpstreamBodyEnd);
     upRes.on('close', onUpstreamBodyClose);
+    // pipe() pauses the target's body when the client's socket pushes back, and resumes it on
+    // 'drain': a client that stops reading for core.stallMs loses the connection.
+    upRes.on('pause', onAnswerPaused);
+    res.on('drain', onAnswerDrained);
     upRes.pipe(res, { end: false });
   }
 
@@ -168,6 +212,7 @@ class WebExchange implements Exchange {
   /** The client is gone (or revoked by the gateway): tear down the upstream without reuse. */
   abort(): void {
     clearTimer(this);
+    this.stopClocks();
     this.settled = true;
     const up = this.up;
     if (up !== null && !up.destroyed) up.destroy();
@@ -175,6 +220,7 @@ class WebExchange implements Exchange {
 
   answer(a: ErrorAnswer): void {
     this.settled = true;
+    this.stopClocks();
     const res = this.res;
     if (res.destroyed) return;
     if (res.headersSent) {
@@ -229,9 +275,26 @@ function onWebInformation(this: ClientRequest, info: InformationEvent): void {
  * (gRPC status and the like) are relayed.
  */
 function onClientBodyEnd(this: IncomingMessage): void {
-  const up = stateOf<WebExchange>(this).up;
+  const ex = stateOf<WebExchange>(this);
+  ex.bodyClock?.stop();
+  const up = ex.up;
   if (up === null || up.destroyed) return;
   up.end();
+}
+
+function onClientBodyData(this: IncomingMessage): void {
+  stateOf<WebExchange>(this).bodyClock?.moved();
+}
+
+function onAnswerPaused(this: IncomingMessage): void {
+  const ex = stateOf<WebExchange>(this);
+  if (ex.settled) return;
+  ex.answerClock ??= new StallClock(ex.core.stallMs, () => ex.answerStalled());
+  ex.answerClock.wait();
+}
+
+function onAnswerDrained(this: ServerResponse): void {
+  stateOf<WebExchange>(this).answerClock?.stop();
 }
 
 function onClientRequestClose(this: IncomingMessage): void {
@@ -239,11 +302,16 @@ function onClientRequestClose(this: IncomingMessage): void {
 }
 
 function onClientResponseClose(this: ServerResponse): void {
-  if (!this.writableFinished) stateOf<WebExchange>(this).abort();
+  const ex = stateOf<WebExchange>(this);
+  if (!this.writableFinished) ex.abort();
+  else ex.stopClocks();
 }
 
 function onUpstreamBodyEnd(this: IncomingMessage): void {
-  const res = stateOf<WebExchange>(this).res;
+  const ex = stateOf<WebExchange>(this);
+  // The answer clock runs on until the client has taken the rest (res 'close').
+  ex.bodyClock?.stop();
+  const res = ex.res;
   if (res.destroyed) return;
   const trailers = trailerPairs(this.rawTrailers);
   if (trailers !== undefined) res.addTrailers(trailers);

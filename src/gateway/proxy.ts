@@ -35,6 +35,13 @@ export interface ProxyOptions {
    * not cut off. Default 30000.
    */
   timeoutMs?: number;
+  /**
+   * Milliseconds a transfer may move no byte while one side waits on the other — a request body
+   * the client stopped sending, an app not reading its request body, a client not reading its
+   * answer, an upgraded connection whose reader stopped — before the exchange ends (408 if no
+   * answer started, else both connections close). Default 60000.
+   */
+  stallMs?: number;
   /** Where warnings go (never headers or secrets). Default: none. */
   logger?: Logger;
 }
@@ -72,6 +79,7 @@ export interface Proxy {
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_STALL_MS = 60_000;
 
 export function createProxy(options: ProxyOptions): Proxy {
   // Fractions are rounded up (a config in seconds may give 1500.5); timers cap at 2^31-1 ms.
@@ -79,7 +87,11 @@ export function createProxy(options: ProxyOptions): Proxy {
   if (!(timeoutMs >= 1 && timeoutMs <= 2_147_483_647)) {
     throw new PortholeError('INVALID_ARGUMENT', `invalid timeoutMs ${String(options.timeoutMs)}: milliseconds between 1 and 2147483647`);
   }
-  const core = createCore(options.target, timeoutMs, options.logger);
+  const stallMs = Math.ceil(options.stallMs ?? DEFAULT_STALL_MS);
+  if (!(stallMs >= 1 && stallMs <= 2_147_483_647)) {
+    throw new PortholeError('INVALID_ARGUMENT', `invalid stallMs ${String(options.stallMs)}: milliseconds between 1 and 2147483647`);
+  }
+  const core = createCore(options.target, timeoutMs, stallMs, options.logger);
   return {
     web(req, res, fwd) {
       forwardWeb(core, req, res, fwd);

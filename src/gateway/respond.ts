@@ -22,6 +22,10 @@ export function sendError(res: ServerResponse, err: PortholeError, headers?: Rec
     return;
   }
   const h: Record<string, string> = { ...headers };
+  // A refusal before the request's body was read closes the connection instead of reading the
+  // rest: node:http would otherwise drain any declared (or endless chunked) body, at whatever
+  // pace the client likes, on behalf of a client porthole has just turned away.
+  if (res.req !== undefined && !res.req.complete) h['connection'] = 'close';
   if (err.retryAfter !== undefined) h['retry-after'] = String(err.retryAfter);
   if (err.code === 'AUTH_REQUIRED' || err.code === 'AUTH_INVALID' || err.code === 'AUTH_REVOKED') {
     h['www-authenticate'] = 'Bearer realm="porthole"';

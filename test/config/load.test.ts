@@ -47,6 +47,7 @@ test('defaults with no file, env, flags or state', () => {
     trusted_proxies: [],
     allow_cidrs: [],
     target_timeout: 30,
+    stall_timeout: 60,
     tls: 'off',
   });
   assert.equal(config.auth.mode, 'token');
