@@ -262,6 +262,7 @@ function buildGateway(options: GatewayOptions, paths: StatePaths, lock: HomeLock
       ? {
           serve(req, sink) {
             if (!socketAllowed(req.socket)) return 'drop';
+            if (closed) return 'handoff'; // handleRequest answers 503 GATEWAY_CLOSED
             let d: Decision;
             try {
               d = decide(req, false, pipeline);

@@ -11,6 +11,7 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
+import { listenGateway } from '../../src/gateway/listen.js';
 import { statePaths } from '../../src/secrets/paths.js';
 import { runCli } from '../helpers/cli.js';
 import { exchangeRaw, openStream } from '../helpers/http.js';
@@ -242,6 +243,25 @@ describe('the embedded gateway, reviewed', () => {
       await again.close();
     } finally {
       await m.close();
+    }
+  });
+
+  test('a closed gateway behind the front (porthole serve) answers 503 too', async () => {
+    const d = dir();
+    const appServer = createServer((_req, res) => res.end('app'));
+    const appPort = await listen(appServer);
+    const g = createGateway({ stateDir: d, target: `http://127.0.0.1:${appPort}`, token: TOKEN, controlSocket: false });
+    const l = await listenGateway(g, { host: '127.0.0.1', port: 0 });
+    try {
+      const ask = () => exchangeRaw(l.port, `GET /x HTTP/1.1\r\nHost: 127.0.0.1:${l.port}\r\n${bearer}\r\n`);
+      assert.equal(status(await ask()), 200);
+      await g.close();
+      const raw = await ask();
+      assert.equal(status(raw), 503, raw);
+      assert.match(body(raw), /GATEWAY_CLOSED/);
+    } finally {
+      await l.close();
+      await closeServer(appServer);
     }
   });
 
