@@ -101,6 +101,10 @@ class WebExchange implements Exchange {
       armTimer(this);
       return;
     }
+    // Waiting for a connection to the app (every one busy) is timed like an answer: 504 after
+    // timeoutMs. Once it has one, the clock restarts when the body has been sent ('finish').
+    armTimer(this);
+    up.once('socket', onUpstreamSocket);
     // The body must keep moving: a client that stops sending it, or an app that stops reading
     // it (the pipe then stops reading the client), ends the exchange after core.stallMs.
     this.bodyClock = new StallClock(this.core.stallMs, () => this.bodyStalled());
@@ -280,6 +284,11 @@ function onClientBodyEnd(this: IncomingMessage): void {
   const up = ex.up;
   if (up === null || up.destroyed) return;
   up.end();
+}
+
+function onUpstreamSocket(this: ClientRequest): void {
+  const ex = stateOf<WebExchange>(this);
+  if (this === ex.up) clearTimer(ex);
 }
 
 function onClientBodyData(this: IncomingMessage): void {

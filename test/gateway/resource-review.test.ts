@@ -286,4 +286,16 @@ describe('waiting for a connection to the app', () => {
     assert.match(text, /TARGET_TIMEOUT/);
     s.destroy();
   });
+
+  test('so does a request with a body, sent in full but queued behind the full pool', { timeout: 30_000 }, async () => {
+    // The 1,024 uploads of the test above still hold every connection.
+    const s = net.connect(l.port, '127.0.0.1');
+    s.on('error', () => {});
+    const answer = firstData(s);
+    s.write(`POST /queued HTTP/1.1\r\nHost: 127.0.0.1:${l.port}\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Length: 5\r\n\r\nhello`);
+    const text = await answer;
+    assert.match(text, /^HTTP\/1\.1 504 /, text);
+    assert.match(text, /TARGET_TIMEOUT/);
+    s.destroy();
+  });
 });
