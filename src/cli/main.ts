@@ -213,6 +213,7 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
     .option('--acme-email <address>', 'contact address given to the ACME CA')
     .option('--max-desks <n>', 'desks online at once (default 1000)')
     .option('--max-streams-per-desk <n>', 'concurrent visitor streams per desk; more are refused (default 512)')
+    .option('--max-streams-per-address <n>', 'concurrent visitor streams per desk from one address (IPv6: one /64); more are refused (default 256)')
     .option('--registrations-per-minute <n>', 'registration attempts per source address per minute (default 10)')
     .option('--client-hello-timeout <seconds>', 'time a new connection has to send its TLS ClientHello (default 10)')
     .option('--visitor-idle-timeout <seconds>', 'close a visitor connection idle both ways this long (default 600)')

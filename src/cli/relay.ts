@@ -29,6 +29,7 @@ export interface RelayFlags {
   json?: boolean;
   maxDesks?: string;
   maxStreamsPerDesk?: string;
+  maxStreamsPerAddress?: string;
   registrationsPerMinute?: string;
   clientHelloTimeout?: string;
   visitorIdleTimeout?: string;
@@ -62,6 +63,7 @@ export function relayLimits(f: RelayFlags): RelayLimits {
   };
   set('maxDesks', count(f.maxDesks, '--max-desks'));
   set('maxStreamsPerDesk', count(f.maxStreamsPerDesk, '--max-streams-per-desk', 65_535));
+  set('maxStreamsPerAddress', count(f.maxStreamsPerAddress, '--max-streams-per-address', 65_535));
   set('registrationsPerMinute', count(f.registrationsPerMinute, '--registrations-per-minute'));
   set('clientHelloTimeoutMs', seconds(f.clientHelloTimeout, '--client-hello-timeout'));
   set('visitorIdleMs', seconds(f.visitorIdleTimeout, '--visitor-idle-timeout'));

@@ -30,8 +30,17 @@ export interface RelayLimits {
   maxClientHelloBytes?: number;
   /** Time a desk has for its registration message after TLS. Default 10 s. */
   handshakeTimeoutMs?: number;
-  /** Concurrent visitor streams per desk; more are refused. Default 512. */
+  /**
+   * Concurrent visitors per desk; more are refused. A visitor counts until its connection
+   * closes — also while the relay still holds an answer the desk has finished. Default 512.
+   */
   maxStreamsPerDesk?: number;
+  /**
+   * Concurrent visitors per desk from one source (an IPv4 address, an IPv6 /64), so one
+   * source cannot take all of a desk's streams. Default 256, half a desk: one client opening a
+   * couple of hundred connections at once still fits.
+   */
+  maxStreamsPerAddress?: number;
   /** Desks online at once. Default 1000. */
   maxDesks?: number;
   /** Registration attempts per source address per minute. Default 10. */
@@ -99,6 +108,7 @@ const DEFAULTS = {
   clientHelloTimeoutMs: 10_000,
   handshakeTimeoutMs: 10_000,
   maxStreamsPerDesk: 512,
+  maxStreamsPerAddress: 256,
   maxDesks: 1000,
   registrationsPerMinute: 10,
   visitorIdleMs: 600_000,
@@ -111,6 +121,9 @@ interface LiveDesk {
   session: MuxSession;
   since: number;
   remote: string;
+  /** Visitor connections open now, in all and per source key (clientKey). */
+  visitors: number;
+  bySource: Map<string, number>;
 }
 
 export async function startRelay(options: RelayOptions): Promise<Relay> {
@@ -210,16 +223,29 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
 
   /** Opens a stream to the desk and splices `visitor` onto it; false when the desk cannot take it. */
   function splice(desk: LiveDesk, visitor: Duplex, remote: Socket, tls: boolean, first?: Buffer): boolean {
-    if (desk.session.streamCount >= limits.maxStreamsPerDesk) return false;
-    const meta = Buffer.from(
-      JSON.stringify({ v: 1, remote: normalizeAddress(remote.remoteAddress) ?? 'unknown', remotePort: remote.remotePort, tls }),
-    );
+    // Counted by open visitor connections, not by mux streams: a stream the desk has finished
+    // and reset leaves the session while the relay may still hold its answer for a visitor
+    // that does not read (up to the visitor idle timeout).
+    if (desk.visitors >= limits.maxStreamsPerDesk || desk.session.streamCount >= limits.maxStreamsPerDesk) return false;
+    const address = normalizeAddress(remote.remoteAddress) ?? 'unknown';
+    const source = clientKey(address);
+    const fromSource = desk.bySource.get(source) ?? 0;
+    if (fromSource >= limits.maxStreamsPerAddress) return false;
+    const meta = Buffer.from(JSON.stringify({ v: 1, remote: address, remotePort: remote.remotePort, tls }));
     let stream: ReturnType<MuxSession['openStream']>;
     try {
       stream = desk.session.openStream(meta);
     } catch {
       return false;
     }
+    desk.visitors++;
+    desk.bySource.set(source, fromSource + 1);
+    visitor.once('close', () => {
+      desk.visitors--;
+      const n = (desk.bySource.get(source) ?? 1) - 1;
+      if (n === 0) desk.bySource.delete(source);
+      else desk.bySource.set(source, n);
+    });
     if (first) stream.write(first);
     // Idle in both directions: the raw socket sees every byte either way, TLS or not.
     remote.setTimeout(limits.visitorIdleMs, () => {
@@ -331,7 +357,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       });
       // The same desk reconnecting (its old link may be dead but not yet noticed) replaces it.
       const previous = live.get(name);
-      const desk: LiveDesk = { name, session, since: Date.now(), remote };
+      const desk: LiveDesk = { name, session, since: Date.now(), remote, visitors: 0, bySource: new Map() };
       live.set(name, desk);
       previous?.session.close();
       registry.touch(name);

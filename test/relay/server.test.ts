@@ -10,6 +10,7 @@ import { rawPublicKey } from '../../src/protocol/handshake.js';
 import { startRelay, type Relay } from '../../src/relay/server.js';
 import { createCertificate } from '../../src/tls/x509.js';
 import { connectOnce } from '../../src/tunnel/client.js';
+import { captureHello } from '../helpers/client-hello.js';
 
 const DOMAIN = 'tunnel.example.test';
 const ca = createCertificate({ commonName: 'test CA', isCA: true });
@@ -115,6 +116,87 @@ test('an idle visitor connection is closed; the desk link stays up', async () =>
     assert.equal(r.desks().length, 1, 'the desk is still online');
     link.session.close();
   } finally {
+    await r.close();
+  }
+});
+
+test('visitors count against a desk until their connection closes, and one source cannot take them all', { timeout: 20_000 }, async () => {
+  const r = await startRelay({
+    domain: DOMAIN,
+    host: '127.0.0.1',
+    port: 0,
+    certPem: cert.certPem,
+    keyPem: cert.keyPem,
+    registrationSecret: 'a-registration-secret-0123',
+    storeDir: tmp(),
+    limits: { maxStreamsPerDesk: 3, maxStreamsPerAddress: 2 },
+  });
+  const net = await import('node:net');
+  const visitors: import('node:net').Socket[] = [];
+  try {
+    const streams: import('node:stream').Duplex[] = [];
+    const link = (await connectOnce({
+      relay: `${DOMAIN}:${r.port}`,
+      connectAddress: '127.0.0.1',
+      subdomain: 'counted',
+      ca: ca.certPem,
+      identity: identity(),
+      secret: 'a-registration-secret-0123',
+      onStream: () => {},
+    })) as { session: import('node:events').EventEmitter & { close(): void } };
+    link.session.on('stream', (s: import('node:stream').Duplex) => {
+      streams.push(s);
+      s.on('error', () => {});
+      s.resume();
+    });
+    const hello = await captureHello({ servername: `counted.${DOMAIN}` });
+    /** A visitor that sends its ClientHello and reads nothing; resolves with whether it reached the desk. */
+    const visitor = async (localAddress: string): Promise<import('node:net').Socket> => {
+      const v = net.connect({ host: '127.0.0.1', port: r.port, localAddress });
+      v.on('error', () => {});
+      v.pause();
+      visitors.push(v);
+      await new Promise((resolve) => v.once('connect', resolve));
+      v.write(hello);
+      return v;
+    };
+    const reached = async (n: number): Promise<void> => {
+      const end = Date.now() + 5_000;
+      while (streams.length < n && Date.now() < end) await new Promise((res) => setTimeout(res, 20));
+    };
+    const refused = (v: import('node:net').Socket): Promise<void> => new Promise((resolve) => (v.destroyed ? resolve() : v.once('close', () => resolve())));
+
+    // Two from one address reach the desk; its third is refused; another address still gets in.
+    await visitor('127.0.0.1');
+    await visitor('127.0.0.1');
+    await reached(2);
+    assert.equal(streams.length, 2);
+    const third = await visitor('127.0.0.1');
+    third.resume(); // to see the alert and the close
+    await refused(third);
+    assert.equal(streams.length, 2, "one address's third visitor reached the desk");
+    await visitor('127.0.0.2');
+    await reached(3);
+    assert.equal(streams.length, 3);
+
+    // The desk finishes and resets the first stream while its visitor reads nothing: the relay
+    // still holds that answer for it, so the visitor still counts (the desk is full at 3).
+    const first = streams[0]!;
+    first.end(Buffer.alloc(8 * 1024 * 1024, 0x61), () => first.destroy());
+    await new Promise((res) => setTimeout(res, 300));
+    const fourth = await visitor('127.0.0.3');
+    fourth.resume();
+    await refused(fourth);
+    assert.equal(streams.length, 3, 'a visitor past the desk limit reached it while a finished answer was still held');
+    // Once that visitor's connection closes, its place is free.
+    visitors[0]!.destroy();
+    await new Promise((res) => setTimeout(res, 200));
+    await visitor('127.0.0.3');
+    await reached(4);
+    assert.equal(streams.length, 4);
+    link.session.close();
+  } finally {
+    for (const v of visitors) v.destroy();
     await r.close();
   }
 });
