@@ -5,9 +5,11 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { rawPublicKey } from '../../src/protocol/handshake.js';
-import { startRelay, type Relay } from '../../src/relay/server.js';
+import { type RelayLimits, startRelay, type Relay } from '../../src/relay/server.js';
 import { createCertificate } from '../../src/tls/x509.js';
 import { connectOnce } from '../../src/tunnel/client.js';
 import { captureHello } from '../helpers/client-hello.js';
@@ -40,8 +42,9 @@ function attempt(subdomain: string, secret = 'a-registration-secret-0123') {
   });
 }
 
-before(async () => {
-  relay = await startRelay({
+/** A loopback relay of its own store with these limits. */
+function relayWith(limits: RelayLimits): Promise<Relay> {
+  return startRelay({
     domain: DOMAIN,
     host: '127.0.0.1',
     port: 0,
@@ -49,8 +52,27 @@ before(async () => {
     keyPem: cert.keyPem,
     registrationSecret: 'a-registration-secret-0123',
     storeDir: tmp(),
-    limits: { registrationsPerMinute: 3 },
+    limits,
   });
+}
+
+/** A raw desk on `r` (the mux session; no gateway behind it): visitors' streams go to `onStream`. */
+async function deskOn(r: Relay, subdomain: string, onStream: (s: Duplex) => void): Promise<{ close(): void }> {
+  const link = (await connectOnce({
+    relay: `${DOMAIN}:${r.port}`,
+    connectAddress: '127.0.0.1',
+    subdomain,
+    ca: ca.certPem,
+    identity: identity(),
+    secret: 'a-registration-secret-0123',
+    onStream: () => {},
+  })) as { session: EventEmitter & { close(): void } };
+  link.session.on('stream', onStream);
+  return link.session;
+}
+
+before(async () => {
+  relay = await relayWith({ registrationsPerMinute: 3 });
 });
 after(async () => {
   await relay.close();
@@ -80,28 +102,10 @@ test('a relay off loopback without a secret, or with the dev secret, refuses to 
 });
 
 test('an idle visitor connection is closed; the desk link stays up', async () => {
-  const r = await startRelay({
-    domain: DOMAIN,
-    host: '127.0.0.1',
-    port: 0,
-    certPem: cert.certPem,
-    keyPem: cert.keyPem,
-    registrationSecret: 'a-registration-secret-0123',
-    storeDir: tmp(),
-    limits: { visitorIdleMs: 300 },
-  });
+  const r = await relayWith({ visitorIdleMs: 300 });
   try {
-    const streams: import('node:stream').Duplex[] = [];
-    const link = (await connectOnce({
-      relay: `${DOMAIN}:${r.port}`,
-      connectAddress: '127.0.0.1',
-      subdomain: 'idler',
-      ca: ca.certPem,
-      identity: identity(),
-      secret: 'a-registration-secret-0123',
-      onStream: () => {},
-    })) as { session: import('node:events').EventEmitter & { close(): void; streamCount: number } };
-    link.session.on('stream', (s: import('node:stream').Duplex) => {
+    const streams: Duplex[] = [];
+    const session = await deskOn(r, 'idler', (s) => {
       streams.push(s);
       s.resume();
       s.on('error', () => {});
@@ -114,37 +118,19 @@ test('an idle visitor connection is closed; the desk link stays up', async () =>
     assert.ok(Date.now() - t0 < 10_000);
     assert.equal(streams.length, 1, 'the visitor reached the desk as one stream');
     assert.equal(r.desks().length, 1, 'the desk is still online');
-    link.session.close();
+    session.close();
   } finally {
     await r.close();
   }
 });
 
 test('visitors count against a desk until their connection closes, and one source cannot take them all', { timeout: 20_000 }, async () => {
-  const r = await startRelay({
-    domain: DOMAIN,
-    host: '127.0.0.1',
-    port: 0,
-    certPem: cert.certPem,
-    keyPem: cert.keyPem,
-    registrationSecret: 'a-registration-secret-0123',
-    storeDir: tmp(),
-    limits: { maxStreamsPerDesk: 3, maxStreamsPerAddress: 2 },
-  });
+  const r = await relayWith({ maxStreamsPerDesk: 3, maxStreamsPerAddress: 2 });
   const net = await import('node:net');
   const visitors: import('node:net').Socket[] = [];
   try {
-    const streams: import('node:stream').Duplex[] = [];
-    const link = (await connectOnce({
-      relay: `${DOMAIN}:${r.port}`,
-      connectAddress: '127.0.0.1',
-      subdomain: 'counted',
-      ca: ca.certPem,
-      identity: identity(),
-      secret: 'a-registration-secret-0123',
-      onStream: () => {},
-    })) as { session: import('node:events').EventEmitter & { close(): void } };
-    link.session.on('stream', (s: import('node:stream').Duplex) => {
+    const streams: Duplex[] = [];
+    const session = await deskOn(r, 'counted', (s) => {
       streams.push(s);
       s.on('error', () => {});
       s.resume();
@@ -194,7 +180,7 @@ test('visitors count against a desk until their connection closes, and one sourc
     await visitor('127.0.0.3');
     await reached(4);
     assert.equal(streams.length, 4);
-    link.session.close();
+    session.close();
   } finally {
     for (const v of visitors) v.destroy();
     await r.close();
