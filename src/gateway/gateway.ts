@@ -161,13 +161,9 @@ function buildGateway(options: GatewayOptions, paths: StatePaths, lock: HomeLock
   };
 
   const target = options.target !== undefined ? parseTarget(options.target) : undefined;
+  const stallMs = Math.max(1, Math.round(config.gateway.stall_timeout * 1000));
   const proxy: TargetProxy | undefined = target
-    ? createProxy({
-        target,
-        timeoutMs: Math.max(1, Math.round(config.gateway.target_timeout * 1000)),
-        stallMs: Math.max(1, Math.round(config.gateway.stall_timeout * 1000)),
-        logger,
-      })
+    ? createProxy({ target, timeoutMs: Math.max(1, Math.round(config.gateway.target_timeout * 1000)), stallMs, logger })
     : undefined;
   const cookieNames = [pipeline.cookieName(false), pipeline.cookieName(true)];
 
@@ -285,7 +281,7 @@ function buildGateway(options: GatewayOptions, paths: StatePaths, lock: HomeLock
           onError(err) {
             logger.log('error', 'front failed', { error: err.message });
           },
-          stallMs: Math.max(1, Math.round(config.gateway.stall_timeout * 1000)),
+          stallMs,
         }
       : undefined;
 

@@ -150,12 +150,10 @@ export function targetPath(core: Core, path: string): string {
 /** Arms the header timeout once the whole request has been handed to the target. */
 export function onUpstreamFinish(this: ClientRequest): void {
   const ex = stateOf(this);
-  if (this === ex.up && ex.timer === undefined && !ex.settled && ex.upRes === null) {
-    ex.timer = setTimeout(fireTimeout, ex.core.timeoutMs, ex);
-  }
+  if (this === ex.up && !ex.settled && ex.upRes === null) armTimer(ex);
 }
 
-/** Arms the header timeout now: a bodiless request or an upgrade waiting for a pooled connection counts. */
+/** Arms the header timeout now (unless it runs): waiting for a pooled connection counts. */
 export function armTimer(ex: Exchange): void {
   if (ex.timer === undefined) ex.timer = setTimeout(fireTimeout, ex.core.timeoutMs, ex);
 }

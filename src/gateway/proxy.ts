@@ -81,16 +81,19 @@ export interface Proxy {
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_STALL_MS = 60_000;
 
-export function createProxy(options: ProxyOptions): Proxy {
+/** A timer option in milliseconds, or INVALID_ARGUMENT naming it. */
+function timerMs(value: number | undefined, fallback: number, name: string): number {
   // Fractions are rounded up (a config in seconds may give 1500.5); timers cap at 2^31-1 ms.
-  const timeoutMs = Math.ceil(options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-  if (!(timeoutMs >= 1 && timeoutMs <= 2_147_483_647)) {
-    throw new PortholeError('INVALID_ARGUMENT', `invalid timeoutMs ${String(options.timeoutMs)}: milliseconds between 1 and 2147483647`);
+  const ms = Math.ceil(value ?? fallback);
+  if (!(ms >= 1 && ms <= 2_147_483_647)) {
+    throw new PortholeError('INVALID_ARGUMENT', `invalid ${name} ${String(value)}: milliseconds between 1 and 2147483647`);
   }
-  const stallMs = Math.ceil(options.stallMs ?? DEFAULT_STALL_MS);
-  if (!(stallMs >= 1 && stallMs <= 2_147_483_647)) {
-    throw new PortholeError('INVALID_ARGUMENT', `invalid stallMs ${String(options.stallMs)}: milliseconds between 1 and 2147483647`);
-  }
+  return ms;
+}
+
+export function createProxy(options: ProxyOptions): Proxy {
+  const timeoutMs = timerMs(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
+  const stallMs = timerMs(options.stallMs, DEFAULT_STALL_MS, 'stallMs');
   const core = createCore(options.target, timeoutMs, stallMs, options.logger);
   return {
     web(req, res, fwd) {
