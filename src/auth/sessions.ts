@@ -2,7 +2,7 @@
 // keyed by the id's SHA-256, names the credential it came from and expires when idle
 // and absolutely. Persisted to sessions.json so a restart does not log everyone out.
 import { randomBytes } from 'node:crypto';
-import { digest } from '../secrets/token.js';
+import { digestHex } from '../secrets/token.js';
 import { readSecretFile, writeFileAtomic } from '../util/fs.js';
 
 export interface SessionRecord {
@@ -107,7 +107,7 @@ export function createSessionStore(options: SessionStoreOptions = {}): SessionSt
     lastPersist = t;
   }
 
-  const keyOf = (id: string) => digest(id).toString('hex');
+  const keyOf = digestHex;
 
   /** Removes a record and tells the listeners (which close what the session opened). */
   function end(k: string): boolean {

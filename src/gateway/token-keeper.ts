@@ -1,14 +1,13 @@
 // The gateway's master token at run time: checks presented tokens in constant time,
 // recognises recently rotated ones (stale: refused, but not counted as a guess), and
 // rotates without a restart.
-import { createHash } from 'node:crypto';
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { PortholeError } from '../errors.js';
 import type { StatePaths } from '../secrets/paths.js';
 import { readState, updateState } from '../secrets/state.js';
 import type { ResolvedToken, SecretStore } from '../secrets/store.js';
 import { rotateStoredToken } from '../secrets/store.js';
-import { digest } from '../secrets/token.js';
+import { digest, digestHex } from '../secrets/token.js';
 
 /** Retired token digests are remembered this long and at most this many. */
 const RETIRED_MS = 30 * 24 * 3600_000;
@@ -45,6 +44,19 @@ export function credentialOf(token: string): string {
 export function createTokenKeeper(resolved: ResolvedToken, paths: StatePaths | undefined, store: SecretStore | undefined): TokenKeeper {
   let token = resolved.token;
   let tokenDigest = digest(token);
+  let tokenBytes = Buffer.from(token, 'utf8');
+  let scratch = Buffer.alloc(tokenBytes.length);
+  /**
+   * Constant time in the token's content and length: the presented string is copied into a
+   * buffer of the token's length and compared whole (~0.15 µs; a SHA-256 of it ~0.4–1 µs, once
+   * per request). Tokens are ASCII (validateSuppliedToken), so equal bytes and equal lengths
+   * mean equal strings; the final === runs only on a match and reveals nothing.
+   */
+  const matches = (presented: string): boolean => {
+    scratch.fill(0);
+    const written = scratch.write(presented, 'utf8');
+    return timingSafeEqual(scratch, tokenBytes) && written === tokenBytes.length && presented === token;
+  };
   let cred = credentialOf(token);
   let retired: Retired[] = [];
   if (paths) {
@@ -59,9 +71,8 @@ export function createTokenKeeper(resolved: ResolvedToken, paths: StatePaths | u
     describe: resolved.describe,
     credential: () => cred,
     check(presented) {
-      const d = digest(presented);
-      if (timingSafeEqual(d, tokenDigest)) return 'ok';
-      const hex = d.toString('hex');
+      if (matches(presented)) return 'ok';
+      const hex = digestHex(presented);
       const now = Date.now();
       // Digest comparison by string: the digest of a guess reveals nothing about a token.
       return retired.some((r) => r.digest === hex && now - r.at < RETIRED_MS) ? 'stale' : 'wrong';
@@ -86,6 +97,8 @@ export function createTokenKeeper(resolved: ResolvedToken, paths: StatePaths | u
         .slice(0, RETIRED_MAX);
       token = rotateStoredToken(paths, store);
       tokenDigest = digest(token);
+      tokenBytes = Buffer.from(token, 'utf8');
+      scratch = Buffer.alloc(tokenBytes.length);
       cred = credentialOf(token);
       const keep = retired;
       updateState(paths, (s) => {

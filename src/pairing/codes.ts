@@ -7,7 +7,7 @@
 // burns: the long code (256 bits, in the QR) cannot be guessed, so wrong short codes from
 // anyone must not stop the person scanning the QR.
 import { randomInt } from 'node:crypto';
-import { digest, generateCode } from '../secrets/token.js';
+import { digestHex, generateCode } from '../secrets/token.js';
 
 export interface CodeGrant {
   /** The credential that made the code (sessions and devices are attributed to it; revoking it burns its codes). */
@@ -105,7 +105,7 @@ export function createCodeStore(options: CodeStoreOptions = {}): CodeStore {
   const entries = new Map<string, Entry>();
   const byShort = new Map<string, Entry>();
 
-  const keyOf = (secret: string) => digest(secret).toString('hex');
+  const keyOf = digestHex;
 
   function drop(k: string, e: Entry): void {
     entries.delete(k);

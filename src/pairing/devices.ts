@@ -4,7 +4,7 @@
 // by signature. Credential id for sessions and the connection tracker: `device:<id>`.
 import { createPublicKey, randomBytes, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
 import { PortholeError } from '../errors.js';
-import { digest } from '../secrets/token.js';
+import { digestHex } from '../secrets/token.js';
 import { readSecretFile, writeFileAtomic } from '../util/fs.js';
 
 export const DEVICE_TOKEN_PREFIX = 'phd_';
@@ -247,7 +247,7 @@ export function createDeviceStore(options: DeviceStoreOptions = {}): DeviceStore
         expiresAt: n.expiresAt,
         lastUsedAt: null,
       };
-      if (token) d.tokenDigest = digest(token).toString('hex');
+      if (token) d.tokenDigest = digestHex(token);
       if (n.publicKey) d.publicKey = n.publicKey;
       if (n.pairedBy) d.pairedBy = n.pairedBy;
       index(d);
@@ -258,10 +258,10 @@ export function createDeviceStore(options: DeviceStoreOptions = {}): DeviceStore
     list: () => [...byId.values()].filter((d) => d.status !== 'revoked').sort((a, b) => a.createdAt - b.createdAt),
     checkToken(token) {
       if (typeof token !== 'string' || !token.startsWith(DEVICE_TOKEN_PREFIX) || token.length > 256) return { status: 'unknown' };
-      const want = digest(token);
-      const d = byDigest.get(want.toString('hex'));
-      // The map is keyed by the digest; comparing digests again in constant time costs nothing.
-      if (!d?.tokenDigest || !timingSafeEqual(Buffer.from(d.tokenDigest, 'hex'), want)) return { status: 'unknown' };
+      const want = digestHex(token);
+      const d = byDigest.get(want);
+      // The map is keyed by the digest; comparing digests again in constant time costs little.
+      if (!d?.tokenDigest || !timingSafeEqual(Buffer.from(d.tokenDigest, 'hex'), Buffer.from(want, 'hex'))) return { status: 'unknown' };
       return state(d, true);
     },
     checkCredential(credential) {

