@@ -3,7 +3,7 @@
 // PASS/MISS. A report, never a test: a MISS does not change the exit code.
 import type { WrkResult } from './wrk.js';
 
-export type TargetId = 'direct' | 'sidecar' | 'sidecar-b' | 'nginx' | 'caddy' | 'embedded' | 'express' | 'embedded-express';
+export type TargetId = 'direct' | 'sidecar' | 'sidecar-b' | 'nginx' | 'caddy' | 'embedded' | 'floor' | 'express' | 'embedded-express';
 
 export const TARGET_LABELS: Record<TargetId, string> = {
   direct: 'direct (bare app)',
@@ -12,6 +12,7 @@ export const TARGET_LABELS: Record<TargetId, string> = {
   nginx: 'nginx (plain proxy)',
   caddy: 'Caddy (plain proxy)',
   embedded: 'embedded createGateway (auth on)',
+  floor: 'minimal token check (the floor)',
   express: 'Express 5 app, bare',
   'embedded-express': 'Express 5 app in createGateway',
 };
@@ -189,6 +190,17 @@ export function goals(rows: Row[]): Goal[] {
       `${rps(embedded?.rps50 ?? Number.NaN)} vs ${rps(direct?.rps50 ?? Number.NaN)} (${ratio(embedded?.rps50 ?? Number.NaN, direct?.rps50)}; @1: ${ratio(embedded?.rps1 ?? Number.NaN, direct?.rps1)})`,
     ),
   });
+  const floor = get('floor');
+  if (floor && direct) {
+    // Not a goal: the least any token gateway in the app's process adds (app-process.ts, mode floor).
+    out.push({
+      text: '(for information) the floor — a minimal in-process token check — keeps ≥ 95% of the bare app (@50)',
+      ...judge(
+        floor.rps50 >= 0.95 * direct.rps50,
+        `${rps(floor.rps50)} vs ${rps(direct.rps50)} (${ratio(floor.rps50, direct.rps50)}; @1: ${ratio(floor.rps1, direct.rps1)})`,
+      ),
+    });
+  }
   const express = get('express');
   const embeddedExpress = get('embedded-express');
   if (express && embeddedExpress) {

@@ -43,7 +43,7 @@ export interface Settings {
   quick: boolean;
 }
 
-export const ALL_TARGETS: readonly TargetId[] = ['direct', 'sidecar', 'sidecar-b', 'nginx', 'caddy', 'embedded', 'express', 'embedded-express'];
+export const ALL_TARGETS: readonly TargetId[] = ['direct', 'sidecar', 'sidecar-b', 'nginx', 'caddy', 'embedded', 'floor', 'express', 'embedded-express'];
 
 export function readSettings(argv: string[], env: NodeJS.ProcessEnv): Settings {
   const unknown = argv.filter((a) => a !== '--quick');

@@ -42,6 +42,7 @@ export async function startTargets(ctx: StartContext, wanted: readonly TargetId[
     else if (id === 'caddy') port = (await startCaddy(ctx.procs, ctx.dir, app)).port;
     else if (id === 'express') port = await startApp(ctx, 'bare', 'express');
     else if (id === 'embedded-express') port = await startApp(ctx, 'embedded', 'express');
+    else if (id === 'floor') port = await startApp(ctx, 'floor');
     else port = await startApp(ctx, 'embedded');
     await verify(id, port, ctx.bearer);
     out.push({ id, port });
@@ -50,11 +51,11 @@ export async function startTargets(ctx: StartContext, wanted: readonly TargetId[
 }
 
 /** The app in its own process, alone or behind createGateway (run through tsx, as an embedding app would be). */
-async function startApp(ctx: StartContext, mode: 'bare' | 'embedded', framework: 'node' | 'express' = 'node'): Promise<number> {
+async function startApp(ctx: StartContext, mode: 'bare' | 'embedded' | 'floor', framework: 'node' | 'express' = 'node'): Promise<number> {
   const stateDir = join(ctx.dir, `embedded-${framework}-state`);
   mkdirSync(stateDir, { recursive: true });
   const proc = ctx.procs.spawn(
-    `${mode === 'bare' ? 'app' : 'embedded'}${framework === 'express' ? '-express' : ''}`,
+    `${mode === 'bare' ? 'app' : mode}${framework === 'express' ? '-express' : ''}`,
     process.execPath,
     ['--import', 'tsx', join(ROOT, 'bench/lib/app-process.ts')],
     {
@@ -121,7 +122,7 @@ async function verify(id: TargetId, port: number, bearer: string): Promise<void>
   if (small.status !== 200 || small.body.length !== 100_000) {
     throw new Error(`${id}: GET /stream answered ${small.status} with ${small.body.length} bytes`);
   }
-  if (id === 'sidecar' || id === 'sidecar-b' || id === 'embedded' || id === 'embedded-express') {
+  if (id === 'sidecar' || id === 'sidecar-b' || id === 'embedded' || id === 'embedded-express' || id === 'floor') {
     const anon = await get(port, '/', undefined);
     if (anon.status !== 401) throw new Error(`${id}: auth is not on (GET / without the bearer answered ${anon.status})`);
   }
