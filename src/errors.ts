@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   USER_NOT_ALLOWED: 403,
   CLIENT_ADDRESS_UNKNOWN: 400,
   RATE_LIMITED: 429,
+  CLIENT_BUSY: 429,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   PAYLOAD_TOO_LARGE: 413,
@@ -118,7 +119,7 @@ export interface PortholeErrorOptions {
   cause?: unknown;
   /** Extra machine-readable detail, e.g. every problem found in a config file. */
   details?: string[];
-  /** Seconds the client should wait (RATE_LIMITED). */
+  /** Seconds the client should wait (RATE_LIMITED, CLIENT_BUSY). */
   retryAfter?: number;
 }
 

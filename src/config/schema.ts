@@ -38,6 +38,7 @@ export interface GatewayConfig {
   allow_cidrs: string[];
   target_timeout: number;
   stall_timeout: number;
+  max_requests_per_client: number;
   tls: GatewayTlsMode;
   tls_cert?: string;
   tls_key?: string;
@@ -192,6 +193,12 @@ export const CONFIG_FIELDS: { readonly [K in ConfigKey]: FieldSpec<ValueAt<Porth
     default: 60,
     doc: 'Seconds a body or an upgraded connection may go without moving a byte while one side waits on the other; the exchange then ends.',
     check: positive,
+  },
+  'gateway.max_requests_per_client': {
+    kind: 'integer',
+    default: 256,
+    min: 0,
+    doc: 'Requests and upgraded connections one client (ban key) may have in progress to the app at once; more get 429 CLIENT_BUSY. Local clients are not counted. 0: no limit.',
   },
   'gateway.tls': {
     kind: 'string',

@@ -22,6 +22,7 @@ import { validateSuppliedToken } from '../secrets/token.js';
 import type { TunnelManager } from '../tunnel/manager.js';
 import type { ConsoleApiExtras } from './api/index.js';
 import { forwardHeaders, keepVaryOrigin, syncRawHeaders } from './forward.js';
+import { createInFlight } from './in-flight.js';
 import { answerDecision } from './gateway-answer.js';
 import { createSessionCookies } from './gateway-cookies.js';
 import { codesRefused, routePorthole } from './gateway-routes.js';
@@ -166,6 +167,24 @@ function buildGateway(options: GatewayOptions, paths: StatePaths, lock: HomeLock
     ? createProxy({ target, timeoutMs: Math.max(1, Math.round(config.gateway.target_timeout * 1000)), stallMs, logger })
     : undefined;
   const cookieNames = [pipeline.cookieName(false), pipeline.cookieName(true)];
+  const inFlight = createInFlight(config.gateway.max_requests_per_client);
+  /**
+   * Takes one of the client's places for a request forwarded to the app; undefined when it has
+   * none left (429 CLIENT_BUSY). A local client, on the desk itself, is not counted.
+   */
+  const admit = (d: Extract<Decision, { kind: 'forward' }>): (() => void) | undefined => {
+    if (d.ingress.class === 'local') return () => {};
+    const key = d.ingress.key;
+    if (!inFlight.acquire(key)) return undefined;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      inFlight.release(key);
+    };
+  };
+  const clientBusy = () =>
+    new PortholeError('CLIENT_BUSY', `this client already has ${config.gateway.max_requests_per_client} requests in progress`, { retryAfter: 1 });
 
   const identityHeader = createIdentitySigner(identityKey);
 
@@ -270,10 +289,19 @@ function buildGateway(options: GatewayOptions, paths: StatePaths, lock: HomeLock
               frontDecisions.set(req.socket, { d, method: req.method, url: req.url });
               return 'handoff';
             }
+            const release = admit(d);
+            if (release === undefined) {
+              frontDecisions.set(req.socket, { d: { kind: 'error', err: clientBusy() }, method: req.method, url: req.url });
+              return 'handoff';
+            }
             noteTrustedProxy(req, d);
             const fwd = forwardOf(req, d);
             const ex = proxy.front(sink, req.method, fwd, corsFields(req, d));
-            if (ex === undefined) return 'started';
+            if (ex === undefined) {
+              release();
+              return 'started';
+            }
+            ex.once('close', release);
             if (d.auth.credential !== undefined) tracker.add(d.auth.credential, ex, d.auth.session);
             ex.send();
             return 'started';
@@ -333,6 +361,14 @@ function buildGateway(options: GatewayOptions, paths: StatePaths, lock: HomeLock
       if (d.kind !== 'forward' && d.kind !== 'porthole') {
         answerDecision(req, res, d, answerDeps);
         return;
+      }
+      if (d.kind === 'forward') {
+        const release = admit(d);
+        if (release === undefined) {
+          sendError(res, clientBusy());
+          return;
+        }
+        res.once('close', release);
       }
       if (continueAfterAuth.has(req)) res.writeContinue();
       // Not the token rotation's own answer: the rotation closes what the old token opened.
@@ -397,6 +433,12 @@ function buildGateway(options: GatewayOptions, paths: StatePaths, lock: HomeLock
         writeSocketError(socket, new PortholeError('NOT_FOUND', 'no such endpoint'));
         return;
       }
+      const release = admit(d);
+      if (release === undefined) {
+        writeSocketError(socket, clientBusy());
+        return;
+      }
+      socket.once('close', release);
       if (d.auth.credential !== undefined) tracker.add(d.auth.credential, socket, d.auth.session);
       const fwd = forwardOf(req, d);
       if (proxy) {

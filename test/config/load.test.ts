@@ -48,6 +48,7 @@ test('defaults with no file, env, flags or state', () => {
     allow_cidrs: [],
     target_timeout: 30,
     stall_timeout: 60,
+    max_requests_per_client: 256,
     tls: 'off',
   });
   assert.equal(config.auth.mode, 'token');
