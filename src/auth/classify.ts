@@ -124,6 +124,11 @@ function trustedClient(headers: IncomingHttpHeaders, ctx: ClassifyContext): stri
   return client;
 }
 
+/** The brute-force key of every local request (DESIGN §3.2). */
+export const LOCAL_KEY = 'loopback';
+/** The brute-force key of every loopback request that is not local. */
+export const UNATTRIBUTED_KEY = 'nonlocal:loopback';
+
 export function classify(headers: IncomingHttpHeaders, ctx: ClassifyContext): Ingress {
   const peer = normalizeAddress(ctx.peer) ?? 'unknown';
   if (ctx.tunnelVisitor !== undefined) {
@@ -143,19 +148,15 @@ export function classify(headers: IncomingHttpHeaders, ctx: ClassifyContext): In
     return { class: 'trusted-proxy', peer, client, key: clientKey(client) };
   }
   if (isLoopbackAddress(peer)) {
-    if (hasForwardingHeaders(headers)) {
-      // A same-host proxy we were not told about: treat as remote, key on what it says
-      // (rightmost entry — the one that proxy itself added) for rate limiting only.
-      // Own key namespaces: nothing that is not local may share (and so ban) the local key.
-      const chain = forwardedFor(headers);
-      const last = chain[chain.length - 1];
-      return { class: 'unattributed', peer, client: peer, key: last ? `xff:${clientKey(last)}` : `fwd:${peer}` };
-    }
-    if (ctx.hostIsLocal && !ctx.crossSite) return { class: 'local', peer, client: peer, key: peer };
-    // Loopback but cross-site (a web page) or a public Host (an L4 forwarder): never local,
-    // and never keyed like local — a web page must not be able to ban the desk's own user.
-    const origin = headers.origin;
-    return { class: 'unattributed', peer, client: peer, key: origin ? `origin:${origin}` : `nonlocal:${peer}` };
+    // One host, one key: 127.0.0.0/8 and ::1 are the same machine, so no address in them is a
+    // fresh ban budget.
+    if (ctx.hostIsLocal && !ctx.crossSite && !hasForwardingHeaders(headers)) return { class: 'local', peer, client: peer, key: LOCAL_KEY };
+    // Loopback but not local: a same-host proxy we were not told about (forwarding headers), a
+    // web page (cross-site), an L4 forwarder (a public Host). Never keyed like local — none of
+    // them may ban the desk's own user — and never by what the request says (X-Forwarded-For,
+    // Origin): a client choosing its key escapes its ban by changing a header. So all of them
+    // share one key: fail closed. Per-visitor bans need trusted_proxies (or the tunnel).
+    return { class: 'unattributed', peer, client: peer, key: UNATTRIBUTED_KEY };
   }
   return { class: 'direct', peer, client: peer, key: clientKey(peer) };
 }

@@ -178,6 +178,10 @@ export function createControlPlane(options: ControlOptions): ControlPlane {
   }
 
   function onMessage(s: Session, data: RawData, isBinary: boolean): void {
+    // Closing (refused, revoked, stopping): nothing more is read, though the peer's frames keep
+    // arriving until it answers the close (ws waits up to 30 s). A revoked session is dropped at
+    // once, before its close frame is sent.
+    if (s.ws.readyState !== WebSocket.OPEN || s.tracked?.destroyed === true) return;
     s.alive = true;
     if (isBinary) {
       closeWith(s, CLOSE.unsupportedData, reason('CONTROL_BAD_FRAME', 'binary'));
@@ -274,7 +278,7 @@ export function createControlPlane(options: ControlOptions): ControlPlane {
       const head = `{"type":"event","event":${JSON.stringify(event)},"payload":${JSON.stringify(payload ?? null)},"seq":`;
       let n = 0;
       for (const s of sessions) {
-        if (!s.authed || s.ws.readyState !== WebSocket.OPEN) continue;
+        if (!s.authed || s.ws.readyState !== WebSocket.OPEN || s.tracked?.destroyed === true) continue;
         if (adminOnly && s.method?.scope !== 'admin') continue;
         if (s.ws.bufferedAmount > maxBuffered) {
           closeWith(s, CLOSE.tryAgainLater, reason('CONTROL_SLOW_CONSUMER'));

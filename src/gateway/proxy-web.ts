@@ -28,6 +28,10 @@ export function forwardWeb(core: Core, req: IncomingMessage, res: ServerResponse
   // otherwise have all of them proxied together, each holding its buffered answer.
   if (res.socket === null) {
     res.once('socket', () => {
+      // Revoked while it waited (token rotation, logout, a device revoked): its credential was
+      // judged when node:http parsed it, so it must not reach the app now. node:http destroys
+      // the socket it is given next.
+      if (res.destroyed) return;
       forwardWeb(core, req, res, fwd);
     });
     return;
