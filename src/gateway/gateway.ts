@@ -2,7 +2,7 @@
 // target URL (sidecar). Returns request and upgrade handlers an app mounts in its own
 // node:http server; `porthole serve` mounts them in one of its own (listen.ts).
 import { createHash } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TailscalePeer } from '../auth/classify.js';
 import { createCodeStore } from '../auth/codes.js';
@@ -47,6 +47,29 @@ import { createPairingService, PAIRING_EVENTS, type PairingService } from '../pa
 export type { Gateway, GatewayOptions, GatewayStatus, RotateResult } from './gateway-types.js';
 
 export const VERSION: string = '0.1.0';
+
+/** Per connection: its answers still queued behind another (closeWithConnection). */
+const queuedAnswers = new WeakMap<object, Set<ServerResponse>>();
+
+/**
+ * Emits 'close' on `res` if its connection closes before the answer gets its turn: node:http
+ * (20) closes only the response that holds the socket, and leaves queued ones unclosed.
+ */
+function closeWithConnection(res: ServerResponse, socket: Duplex): void {
+  let answers = queuedAnswers.get(socket);
+  if (answers === undefined) {
+    const set = new Set<ServerResponse>();
+    answers = set;
+    queuedAnswers.set(socket, set);
+    socket.once('close', () => {
+      for (const r of set) r.emit('close');
+      set.clear();
+    });
+  }
+  const set = answers;
+  set.add(res);
+  res.once('socket', () => set.delete(res));
+}
 
 export function createGateway(options: GatewayOptions): Gateway {
   if ((options.app === undefined) === (options.target === undefined)) {
@@ -362,6 +385,9 @@ function buildGateway(options: GatewayOptions, paths: StatePaths, lock: HomeLock
         answerDecision(req, res, d, answerDeps);
         return;
       }
+      // Queued behind another answer (pipelined): node:http never closes it if the connection
+      // ends first, and what waits for its 'close' (the tracker, the client's places) would wait for ever.
+      if (res.socket === null) closeWithConnection(res, req.socket);
       if (d.kind === 'forward') {
         const release = admit(d);
         if (release === undefined) {

@@ -1,8 +1,8 @@
 // [gateway] max_requests_per_client: one client cannot hold every connection to the app. A
 // real sidecar gateway (listenGateway, with and without the front) in front of a real
-// node:http app on 127.0.0.1, raw sockets. Clients are told apart by X-Forwarded-For from
-// loopback (class unattributed, keyed by the address it names); a plain loopback client is
-// local and not counted.
+// node:http app on 127.0.0.1, raw sockets. Clients are told apart by X-Forwarded-For from a
+// trusted proxy (127.0.0.1 is one here: class trusted-proxy, keyed by the client it names); a
+// plain loopback client of a gateway without trusted proxies is local and not counted.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { createServer, type ServerResponse, type Server } from 'node:http';
@@ -69,7 +69,7 @@ describe('requests in progress per client', () => {
     const appPort = await listen(app);
     writeFileSync(
       `${dir.dir}/porthole.toml`,
-      `version = 1\n[auth]\nloopback_exempt = false\n[gateway]\nmax_requests_per_client = ${LIMIT}\ntarget_timeout = 2\n`,
+      `version = 1\n[auth]\nloopback_exempt = false\n[gateway]\nmax_requests_per_client = ${LIMIT}\ntarget_timeout = 2\ntrusted_proxies = ["127.0.0.1"]\n`,
     );
     gw = createGateway({ stateDir: dir.dir, target: `http://127.0.0.1:${appPort}`, token: TOKEN, config: loadConfig({ home: dir.dir, env: {}, flags: {} }).config });
     withFront = await listenGateway(gw, { host: '127.0.0.1', port: 0 });
@@ -160,8 +160,14 @@ describe('requests in progress per client', () => {
       const ws = exchange(l.port, head(l, 'GET /ws', client, 'Connection: Upgrade\r\nUpgrade: websocket\r\n'));
       assert.match(await ws.reply, /^HTTP\/1\.1 101 /);
       ws.socket.destroy();
+      // Pipelined behind a held request, then the client leaves: the queued ones end unsent.
+      const there = new Promise<void>((resolve) => arrived.set('pipe', resolve));
+      const piped = exchange(l.port, head(l, 'GET /hold?id=pipe', client) + head(l, 'GET /ok?n=1', client) + head(l, 'GET /ok?n=2', client));
+      await there;
+      await new Promise((r) => setTimeout(r, 100));
+      piped.socket.destroy();
       await new Promise((r) => setTimeout(r, 200));
-      answer(['leave-a', 'leave-b', 'leave-c', 'timeout']);
+      answer(['leave-a', 'leave-b', 'leave-c', 'timeout', 'pipe']);
     }
     // Exactly LIMIT places again: none leaked, none left over.
     const ids = ['end-a', 'end-b', 'end-c'];
@@ -174,10 +180,21 @@ describe('requests in progress per client', () => {
   });
 
   test('a local client (on the desk itself) is not counted', { timeout: 20_000 }, async () => {
-    const ids = Array.from({ length: LIMIT + 2 }, (_, i) => `local-${i}`);
-    const sockets = await hold(withFront, undefined, ids);
-    assert.equal(sockets.length, LIMIT + 2);
-    answer(ids);
-    for (const s of sockets) s.destroy();
+    const home = tempDir();
+    writeFileSync(`${home.dir}/porthole.toml`, `version = 1\n[auth]\nloopback_exempt = false\n[gateway]\nmax_requests_per_client = ${LIMIT}\n`);
+    const appPort = (app.address() as net.AddressInfo).port;
+    const local = createGateway({ stateDir: home.dir, target: `http://127.0.0.1:${appPort}`, token: TOKEN, config: loadConfig({ home: home.dir, env: {}, flags: {} }).config });
+    const l = await listenGateway(local, { host: '127.0.0.1', port: 0 });
+    try {
+      const ids = Array.from({ length: LIMIT + 2 }, (_, i) => `local-${i}`);
+      const sockets = await hold(l, undefined, ids);
+      assert.equal(sockets.length, LIMIT + 2);
+      answer(ids);
+      for (const s of sockets) s.destroy();
+    } finally {
+      await l.close();
+      await local.close();
+      home.cleanup();
+    }
   });
 });
