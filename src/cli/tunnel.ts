@@ -63,8 +63,12 @@ export async function tunnelSecretSet(ctx: CliContext, stdin: NodeJS.ReadableStr
   // A running gateway stores it itself (over its 0700 socket), so its status shows the new
   // secret without re-reading the keyring; with none running (or one without a tunnel), here.
   try {
-    await callGateway(paths, 'POST', '/_porthole/api/tunnel/secret', { secret });
-    ctx.stderr.write('Registration secret stored by the running gateway. It is used the next time the tunnel connects.\n');
+    const r = (await callGateway(paths, 'POST', '/_porthole/api/tunnel/secret', { secret })) as { secret?: { source?: string } };
+    ctx.stderr.write(
+      r.secret?.source === 'env'
+        ? 'Registration secret stored by the running gateway, but PORTHOLE_TUNNEL_REGISTRATION_SECRET is set in its environment and wins: the tunnel keeps using that one.\n'
+        : 'Registration secret stored by the running gateway. The tunnel uses it from its next connection attempt (at once if it is waiting to retry).\n',
+    );
     return 0;
   } catch (err) {
     if (!isPortholeError(err, 'GATEWAY_NOT_RUNNING') && !isPortholeError(err, 'NOT_FOUND')) throw err;

@@ -167,7 +167,12 @@ export async function startServe(options: ServeOptions): Promise<RunningGateway>
       start: (mode: 'serve' | 'funnel') => ts.start(mode).finally(() => events.exposureChanged()),
       reset: () => ts.reset().finally(() => events.exposureChanged()),
     };
-    const tunnelSecret = createRegistrationSecretAccess({ store: openSecretStore(gateway.paths), env: options.env ?? {}, paths: gateway.paths });
+    const tunnelSecret = createRegistrationSecretAccess({
+      store: openSecretStore(gateway.paths),
+      env: options.env ?? {},
+      paths: gateway.paths,
+      onChange: (secret) => tunnel.useSecret(secret),
+    });
     gateway.attachConsoleApi({
       tailscale,
       tunnelSecret,

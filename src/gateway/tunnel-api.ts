@@ -47,7 +47,6 @@ export async function handleTunnelApi(
   }
   if (action === 'start') return sendJson(res, 200, asAnswer(() => t.start({ acceptRisk: body['acceptRisk'] === true })));
   if (action === 'stop') return sendJson(res, 200, await t.stop());
-  await t.stop();
   return sendJson(res, 200, { released: await t.release() });
 }
 

@@ -42,7 +42,8 @@ export interface TunnelClientOptions {
   /** Extra CA (PEM) for private relays and tests. */
   ca?: string;
   identity: DeskIdentity;
-  secret: string;
+  /** The registration secret; a function is asked at every attempt (the operator may set a new one). */
+  secret: string | (() => string);
   /** A visitor stream arrived. */
   onStream(stream: Duplex, meta: VisitorMeta): void;
   /** Back-off: first delay, cap, and how long a link must stay up to reset it. */
@@ -58,12 +59,16 @@ export type TunnelState =
   | { state: 'stopped' }
   | { state: 'connecting'; attempt: number; lastError?: { code: string; message: string } }
   | { state: 'online'; name: string; url: string; since: number; mode: 'passthrough' | 'terminate' }
-  | { state: 'waiting'; retryInMs: number; attempt: number; lastError: { code: string; message: string } };
+  /** `retryAt`: when the next attempt starts (ms since the epoch); `retryInMs` counts down to it. */
+  | { state: 'waiting'; retryInMs: number; retryAt: number; attempt: number; lastError: { code: string; message: string } };
 
 export interface TunnelClient extends EventEmitter {
   start(): void;
+  /** Ends the link and any attempt in flight (its socket and timer too); nothing registers after. */
   stop(): Promise<void>;
   status(): TunnelState;
+  /** Cuts a back-off short (a new secret was set): the next attempt starts now. */
+  retryNow(): void;
 }
 
 /** Errors after which retrying cannot help until something changes (config, secret, name). */
@@ -77,10 +82,20 @@ interface Link {
   mode: 'passthrough' | 'terminate';
 }
 
-/** One attempt: TLS, challenge, register, registered → a live multiplexed link. */
-export function connectOnce(o: TunnelClientOptions, kind: 'register' | 'release' = 'register'): Promise<Link | { released: string | null }> {
+/** A relay's error code as the desk records it: the relay is not trusted to send a short, clean one. */
+function relayCode(code: unknown): string {
+  return typeof code === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(code) ? code : 'TUNNEL_PROTOCOL_ERROR';
+}
+
+/**
+ * One attempt: TLS, challenge, register, registered → a live multiplexed link. `signal`
+ * aborts it at any point (its socket destroyed, its timer cleared): a stopped tunnel must not
+ * finish registering afterwards.
+ */
+export function connectOnce(o: TunnelClientOptions, kind: 'register' | 'release' = 'register', signal?: AbortSignal): Promise<Link | { released: string | null }> {
   const { host, port } = parseHostPort(o.relay, 'relay address');
   const relayName = host.toLowerCase();
+  if (signal?.aborted) return Promise.reject(new PortholeError('TUNNEL_CLOSED', 'the tunnel was stopped'));
   return new Promise((resolve, reject) => {
     const socket = tlsConnect({
       host: o.connectAddress ?? host,
@@ -95,9 +110,12 @@ export function connectOnce(o: TunnelClientOptions, kind: 'register' | 'release'
     let challenged = false;
     const fail = (code: ErrorCode | string, message: string) => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       socket.destroy();
       reject(new PortholeError((code as ErrorCode) ?? 'TUNNEL_PROTOCOL_ERROR', message));
     };
+    const onAbort = () => fail('TUNNEL_CLOSED', 'the tunnel was stopped');
+    signal?.addEventListener('abort', onAbort, { once: true });
     const timer = setTimeout(() => fail('TUNNEL_PROTOCOL_ERROR', 'relay did not complete the handshake in time'), o.connectTimeoutMs ?? 15_000);
     const onError = (err: NodeJS.ErrnoException) =>
       fail('TUNNEL_UNREACHABLE', `cannot reach the relay at ${o.relay}: ${err.code ?? err.message}`);
@@ -106,6 +124,7 @@ export function connectOnce(o: TunnelClientOptions, kind: 'register' | 'release'
     const detach = () => {
       socket.off('error', onError);
       socket.off('close', onClose);
+      signal?.removeEventListener('abort', onAbort);
     };
     socket.once('error', onError);
     socket.once('close', onClose);
@@ -143,13 +162,13 @@ export function connectOnce(o: TunnelClientOptions, kind: 'register' | 'release'
             publicKey: o.identity.publicKey,
             subdomain: sub,
             signature: signTranscript(o.identity.privateKeyPem, t),
-            secretProof: secretProof(o.secret, t),
+            secretProof: secretProof(typeof o.secret === 'function' ? o.secret() : o.secret, t),
           }),
         );
         return true;
       }
       if (m.type === 'error') {
-        fail(m.code, `relay refused: ${m.message}`);
+        fail(relayCode(m.code), `relay refused: ${String(m.message).slice(0, 200)}`);
         return false;
       }
       if (m.type === 'released' && kind === 'release') {
@@ -194,29 +213,37 @@ export function createTunnelClient(o: TunnelClientOptions): TunnelClient {
   const { stableMs } = backoff;
   const emitter = new EventEmitter() as TunnelClient;
   let state: TunnelState = { state: 'stopped' };
-  let running = false;
+  /** The current run: aborted by stop(), which ends its loop, its attempt and its link. */
+  let run: AbortController | undefined;
   let link: Link | undefined;
   let attempt = 0;
 
+  /** A listener's failure (a full disk under the audit log) must not end the loop, or the gateway. */
+  const tell = (event: string, value: unknown): void => {
+    try {
+      emitter.emit(event, value);
+    } catch (err) {
+      logger.log('error', 'tunnel event listener failed', { event, error: (err as Error).message });
+    }
+  };
   const set = (s: TunnelState) => {
     state = s;
-    emitter.emit('state', s);
+    tell('state', s);
   };
 
-  async function connectLoop(): Promise<void> {
-    while (running) {
+  async function connectLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
       attempt++;
       set({ state: 'connecting', attempt, ...(state.state === 'waiting' ? { lastError: state.lastError } : {}) });
       let error: { code: string; message: string };
       try {
-        const l = (await connectOnce(o)) as Link;
-        if (!running) {
+        const l = (await connectOnce(o, 'register', signal)) as Link;
+        if (signal.aborted) {
           l.session.close();
           return;
         }
         link = l;
         const since = Date.now();
-        set({ state: 'online', name: l.name, url: l.url, since, mode: l.mode });
         l.session.on('stream', (stream: Duplex, meta: Buffer) => {
           const parsed = parseVisitorMeta(meta);
           if (parsed === undefined) {
@@ -232,41 +259,53 @@ export function createTunnelClient(o: TunnelClientOptions): TunnelClient {
             stream.destroy();
           }
         });
-        const reason = await new Promise<{ code: string; message: string }>((resolve) => l.session.once('close', resolve));
+        const closed = new Promise<{ code: string; message: string }>((resolve) => l.session.once('close', resolve));
+        set({ state: 'online', name: l.name, url: l.url, since, mode: l.mode });
+        const reason = await closed;
         link = undefined;
+        if (signal.aborted) return;
         if (Date.now() - since >= stableMs) attempt = 0; // a stable link resets the back-off
         error = { code: reason?.code ?? 'CLOSED', message: reason?.message ?? 'link closed' };
         logger.log('warn', 'tunnel offline', { code: error.code });
-        emitter.emit('offline', error);
+        tell('offline', error);
       } catch (err) {
+        if (signal.aborted) return;
         const e = err as PortholeError;
         error = { code: e.code ?? 'TUNNEL_UNREACHABLE', message: e.message };
         logger.log('warn', 'tunnel connect failed', { code: error.code });
-        emitter.emit('failed', error);
+        tell('failed', error);
       }
-      if (!running) return;
-      // Full jitter; permanent refusals wait up to the cap — retrying sooner cannot help.
+      if (signal.aborted) return;
+      // Full jitter; permanent refusals wait at least half the cap — retrying sooner cannot help.
       const wait = backoffDelay(attempt, backoff, PERMANENT.has(error.code));
-      set({ state: 'waiting', retryInMs: wait, attempt, lastError: error });
+      set({ state: 'waiting', retryInMs: wait, retryAt: Date.now() + wait, attempt, lastError: error });
       await delayUnlessWoken(emitter, wait);
     }
   }
 
   return Object.assign(emitter, {
     start() {
-      if (running) return;
-      running = true;
+      if (run !== undefined) return;
+      const current = new AbortController();
+      run = current;
       attempt = 0;
-      void connectLoop();
+      connectLoop(current.signal).catch((err: Error) => {
+        logger.log('error', 'tunnel client failed', { error: err.message });
+      });
     },
     async stop() {
-      running = false;
+      run?.abort();
+      run = undefined;
       emitter.emit('wake');
       link?.session.close();
       link = undefined;
       set({ state: 'stopped' });
     },
-    status: () => state,
+    status: (): TunnelState =>
+      state.state === 'waiting' ? { ...state, retryInMs: Math.max(0, state.retryAt - Date.now()) } : state,
+    retryNow() {
+      if (state.state === 'waiting') emitter.emit('wake');
+    },
   });
 }
 

@@ -61,8 +61,13 @@ export interface TunnelManager {
   start(opts?: { acceptRisk?: boolean }): TunnelStatus;
   stop(): Promise<TunnelStatus>;
   status(): TunnelStatus;
-  /** Frees this desk's name on the relay (held back there before anyone else may take it). */
+  /**
+   * Stops the tunnel and frees this desk's name on the relay (held back there before anyone
+   * else may take it). A start while it runs is refused (TUNNEL_BUSY).
+   */
   release(): Promise<string | null>;
+  /** The operator set a new registration secret: used from the next attempt (the environment's still wins). */
+  useSecret(secret: string): void;
   /** Whether `auto_start` may start it now: configured, consented, and once online before. */
   mayAutoStart(): boolean;
   on(event: 'state', listener: (s: TunnelState) => void): void;
@@ -88,8 +93,21 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
   let ingress: TunnelIngress | undefined;
   let certificates: CertificateKeeper | undefined;
   let lastState: TunnelState = { state: 'stopped' };
-  const audit = (event: string, fields: Record<string, string | number | null> = {}) =>
-    appendAudit(o.paths.auditLog, event, { relay: o.config.relay ?? null, ...fields });
+  /** The registration secret, read once at the first start; `useSecret` replaces it. */
+  let secret: string | undefined;
+  const currentSecret = (): string => (secret ??= registrationSecret(o.env, o.store));
+  /** A release is running: it stopped the tunnel, and a start now would take the name back. */
+  let releasing = false;
+  /** Best effort: a failing audit write (full disk) is logged, and never takes the tunnel or the gateway down. */
+  const audit = (event: string, fields: Record<string, string | number | null> = {}) => {
+    try {
+      appendAudit(o.paths.auditLog, event, { relay: o.config.relay ?? null, ...fields });
+    } catch (err) {
+      o.logger?.log('error', 'audit log write failed', { event, error: (err as Error).message });
+    }
+  };
+  /** The listeners on the running client, removed when it stops (its late events are not ours). */
+  let detach: (() => void) | undefined;
 
   function requireSettings(): { relay: string; ca: string | undefined } {
     const relay = o.config.relay;
@@ -104,7 +122,7 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
       enabled: client !== undefined,
       relay: o.config.relay ?? null,
       consent: hasConsent(o.paths),
-      state: lastState,
+      state: client?.status() ?? lastState,
       ...(certificates ? { certificate: certificates.status() } : {}),
     };
   }
@@ -112,7 +130,10 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
   return {
     start(opts = {}) {
       if (client) return status();
+      if (releasing) throw new PortholeError('TUNNEL_BUSY', 'the tunnel is releasing its name on the relay; start it again when that has finished');
       o.guard?.();
+      // Settings first: consent is recorded only for a start that can happen.
+      const s = requireSettings();
       if (!o.localRelay && !hasConsent(o.paths)) {
         if (!opts.acceptRisk) {
           throw new PortholeError('CONSENT_REQUIRED', `the public tunnel needs your consent first. ${CONSENT_TEXT} Run \`porthole tunnel start --accept-risk\` to agree.`);
@@ -122,7 +143,6 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
         });
         audit('consent', { version: CONSENT_VERSION });
       }
-      const s = requireSettings();
       const identity = loadOrCreateIdentity(o.paths.identityDir);
       const ing = createTunnelIngress(o.gateway, undefined, { front: o.env['PORTHOLE_HTTP_FRONT'] !== 'off' });
       // Files are read (and ACME settings checked) before anything connects: a bad pair is
@@ -147,12 +167,13 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
         subdomain: o.config.subdomain,
         ca: s.ca,
         identity,
-        secret: registrationSecret(o.env, o.store),
+        secret: currentSecret,
         onStream: (stream, meta) => ing.onStream(stream, meta),
         logger: o.logger,
         ...o.client,
       });
-      client.on('state', (st: TunnelState) => {
+      const running = client;
+      const onState = (st: TunnelState) => {
         lastState = st;
         if (st.state === 'online') {
           const hostname = new URL(st.url).hostname;
@@ -160,19 +181,34 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
           // A terminate-mode relay holds the certificate; passthrough needs the desk's own.
           if (st.mode === 'passthrough') certs.online(hostname);
           audit('online', { name: st.name, url: st.url, mode: st.mode });
-          updateState(o.paths, (x) => {
-            x['tunnelEverOnline'] = true;
-          });
+          try {
+            updateState(o.paths, (x) => {
+              x['tunnelEverOnline'] = true;
+            });
+          } catch (err) {
+            o.logger?.log('error', 'state write failed', { error: (err as Error).message });
+          }
         }
         for (const l of listeners) l(st);
-      });
-      client.on('offline', (e: { code: string }) => audit('offline', { reason: e.code }));
-      client.on('failed', (e: { code: string }) => audit('registration failed', { reason: e.code }));
+      };
+      const onOffline = (e: { code: string }) => audit('offline', { reason: e.code });
+      const onFailed = (e: { code: string }) => audit('registration failed', { reason: e.code });
+      running.on('state', onState);
+      running.on('offline', onOffline);
+      running.on('failed', onFailed);
+      detach = () => {
+        running.off('state', onState);
+        running.off('offline', onOffline);
+        running.off('failed', onFailed);
+      };
       client.start();
       audit('start');
       return status();
     },
     async stop() {
+      // Its own 'stopped' (and anything late) is not ours: the one below is the only one.
+      detach?.();
+      detach = undefined;
       await client?.stop();
       ingress?.close();
       certificates?.stop();
@@ -186,20 +222,36 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
     },
     status,
     async release() {
+      if (releasing) throw new PortholeError('TUNNEL_BUSY', 'a release is already running');
       const s = requireSettings();
-      const r = (await connectOnce(
-        {
-          relay: s.relay,
-          connectAddress: o.config.connect_address,
-          ca: s.ca,
-          identity: loadOrCreateIdentity(o.paths.identityDir),
-          secret: registrationSecret(o.env, o.store),
-          onStream: (stream) => stream.destroy(),
-        },
-        'release',
-      )) as { released: string | null };
-      audit('release', { name: r.released });
-      return r.released;
+      releasing = true;
+      try {
+        await this.stop();
+        const r = (await connectOnce(
+          {
+            relay: s.relay,
+            connectAddress: o.config.connect_address,
+            ca: s.ca,
+            identity: loadOrCreateIdentity(o.paths.identityDir),
+            secret: currentSecret(),
+            onStream: (stream) => stream.destroy(),
+          },
+          'release',
+        )) as { released: string | null };
+        audit('release', { name: r.released });
+        return r.released;
+      } catch (err) {
+        audit('release failed', { reason: (err as PortholeError).code ?? 'INTERNAL' });
+        throw err;
+      } finally {
+        releasing = false;
+      }
+    },
+    useSecret(value) {
+      // The environment's secret wins over the store's (registrationSecret), a new one included.
+      if (o.env['PORTHOLE_TUNNEL_REGISTRATION_SECRET']) return;
+      secret = value;
+      client?.retryNow();
     },
     mayAutoStart() {
       return o.config.auto_start && hasConsent(o.paths) && readState(o.paths)['tunnelEverOnline'] === true;

@@ -23,10 +23,11 @@ export function backoffSettings(o: BackoffOptions | undefined): Required<Backoff
 /**
  * The wait before attempt `attempt + 1` (attempts count from 1). Full jitter (AWS
  * architecture blog): uniform in [0, min(cap, base·2^(attempt-1))]. A `permanent` failure
- * (retrying sooner cannot help) waits up to the cap.
+ * (retrying sooner cannot help) waits between half the cap and the cap.
  */
 export function backoffDelay(attempt: number, o: { baseMs: number; maxMs: number }, permanent = false, random: () => number = Math.random): number {
-  const ceiling = permanent ? o.maxMs : Math.min(o.maxMs, o.baseMs * 2 ** Math.min(Math.max(attempt, 1) - 1, 20));
+  if (permanent) return Math.floor(o.maxMs / 2 + (random() * o.maxMs) / 2);
+  const ceiling = Math.min(o.maxMs, o.baseMs * 2 ** Math.min(Math.max(attempt, 1) - 1, 20));
   return Math.floor(random() * ceiling);
 }
 

@@ -55,7 +55,7 @@ describe('remote-access overview', () => {
           enabled: true,
           relay: 'r.example:443',
           consent: true,
-          state: { state: 'waiting', retryInMs: 1000, attempt: 3, lastError: { code: 'TUNNEL_UNREACHABLE', message: 'connection refused' } },
+          state: { state: 'waiting', retryInMs: 1000, retryAt: Date.now() + 1000, attempt: 3, lastError: { code: 'TUNNEL_UNREACHABLE', message: 'connection refused' } },
         },
       }),
     );

@@ -12,9 +12,11 @@ describe('backoffDelay', () => {
     assert.equal(top(10), 29_999);
     assert.equal(top(1000), 29_999, 'no overflow for huge attempt counts');
   });
-  it('is jittered down to zero, and permanent failures wait up to the cap', () => {
+  it('is jittered down to zero; permanent failures wait between half the cap and the cap', () => {
     assert.equal(backoffDelay(5, o, false, () => 0), 0);
-    assert.equal(backoffDelay(1, o, true, () => 0.5), 15_000);
+    assert.equal(backoffDelay(1, o, true, () => 0), 15_000);
+    assert.equal(backoffDelay(1, o, true, () => 0.5), 22_500);
+    assert.equal(backoffDelay(1, o, true, () => 0.999_999), 29_999);
   });
   it('fills defaults', () => {
     assert.deepEqual(backoffSettings({ baseMs: 10 }), { baseMs: 10, maxMs: 30_000, stableMs: 60_000 });

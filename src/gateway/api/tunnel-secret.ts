@@ -24,7 +24,7 @@ export interface RegistrationSecretInfo {
 
 export interface RegistrationSecretAccess {
   info(): RegistrationSecretInfo;
-  /** Stores a new secret (checked by checkRegistrationSecret); the tunnel uses it from its next start. */
+  /** Stores a new secret (checked by checkRegistrationSecret); a running tunnel uses it from its next attempt. */
   set(secret: unknown, actor?: { by: string; cred: string }): RegistrationSecretInfo;
 }
 
@@ -48,6 +48,8 @@ export function createRegistrationSecretAccess(o: {
   store: SecretStore;
   env: Record<string, string | undefined>;
   paths: StatePaths;
+  /** A new secret was stored: hand it to the running tunnel (TunnelManager.useSecret). */
+  onChange?: (secret: string) => void;
 }): RegistrationSecretAccess {
   // A keyring read is a synchronous child process (secret-tool, security): the status API must
   // not run one per request. The store is read once; every change goes through `set` (the
@@ -69,6 +71,7 @@ export function createRegistrationSecretAccess(o: {
       o.store.set(SECRET_STORE_KEY, value);
       cached = { stored: value };
       appendAudit(o.paths.auditLog, 'tunnel secret set', { store: o.store.kind, ...actor });
+      o.onChange?.(value);
       return info();
     },
   };
