@@ -3,6 +3,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
 import { clientKey, isLoopbackAddress, normalizeAddress } from './ip.js';
+import { groupedKey } from './rate-limit.js';
 
 export type IngressClass = 'local' | 'direct' | 'tunnel' | 'tailscale' | 'trusted-proxy' | 'unattributed' | 'cli';
 
@@ -124,10 +125,8 @@ function trustedClient(headers: IncomingHttpHeaders, ctx: ClassifyContext): stri
   return client;
 }
 
-/** The brute-force key of every local request (DESIGN §3.2). */
-export const LOCAL_KEY = 'loopback';
-/** The brute-force key of every loopback request that is not local. */
-export const UNATTRIBUTED_KEY = 'nonlocal:loopback';
+/** The group every unattributed (loopback, not local) key also counts toward (rate-limit.ts groupedKey). */
+export const UNATTRIBUTED_GROUP = 'unattributed';
 
 export function classify(headers: IncomingHttpHeaders, ctx: ClassifyContext): Ingress {
   const peer = normalizeAddress(ctx.peer) ?? 'unknown';
@@ -148,15 +147,23 @@ export function classify(headers: IncomingHttpHeaders, ctx: ClassifyContext): In
     return { class: 'trusted-proxy', peer, client, key: clientKey(client) };
   }
   if (isLoopbackAddress(peer)) {
-    // One host, one key: 127.0.0.0/8 and ::1 are the same machine, so no address in them is a
-    // fresh ban budget.
-    if (ctx.hostIsLocal && !ctx.crossSite && !hasForwardingHeaders(headers)) return { class: 'local', peer, client: peer, key: LOCAL_KEY };
+    if (ctx.hostIsLocal && !ctx.crossSite && !hasForwardingHeaders(headers)) return { class: 'local', peer, client: peer, key: peer };
     // Loopback but not local: a same-host proxy we were not told about (forwarding headers), a
-    // web page (cross-site), an L4 forwarder (a public Host). Never keyed like local — none of
-    // them may ban the desk's own user — and never by what the request says (X-Forwarded-For,
-    // Origin): a client choosing its key escapes its ban by changing a header. So all of them
-    // share one key: fail closed. Per-visitor bans need trusted_proxies (or the tunnel).
-    return { class: 'unattributed', peer, client: peer, key: UNATTRIBUTED_KEY };
+    // web page (cross-site), an L4 forwarder (a public Host). Own key namespaces: none of them
+    // may ban the desk's own user. Keyed by what the proxy appended (the rightmost
+    // X-Forwarded-For entry) or the page's Origin, so that one visitor's guesses do not ban
+    // the others — but the request chose that key, so every key here also counts toward one
+    // group, banned at GROUP_FACTOR × the limit: a new header per guess escapes nothing.
+    let key: string;
+    if (hasForwardingHeaders(headers)) {
+      const chain = forwardedFor(headers);
+      const last = chain[chain.length - 1];
+      key = last ? `xff:${clientKey(last)}` : `fwd:${peer}`;
+    } else {
+      const origin = headers.origin;
+      key = origin ? `origin:${origin}` : `nonlocal:${peer}`;
+    }
+    return { class: 'unattributed', peer, client: peer, key: groupedKey(key, UNATTRIBUTED_GROUP) };
   }
   return { class: 'direct', peer, client: peer, key: clientKey(peer) };
 }

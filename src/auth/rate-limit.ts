@@ -18,10 +18,24 @@ export interface BanTableOptions {
 
 export type BanState = { banned: false; failures: number } | { banned: true; retryAfterSeconds: number };
 
+/**
+ * A key that also counts toward a shared `group`, banned at GROUP_FACTOR times the limit: for
+ * clients that choose their own key (classify.ts: loopback requests keyed by the
+ * X-Forwarded-For or Origin they send), so that a new key per guess buys at most the group's
+ * budget, while honest clients behind one proxy are still banned one by one.
+ */
+export function groupedKey(key: string, group: string): string {
+  return `${key}${GROUP_SEPARATOR}${group}`;
+}
+
+/** A group bans at this many times maxFailures. */
+export const GROUP_FACTOR = 10;
+const GROUP_SEPARATOR = '\u0000';
+
 export interface BanTable {
-  /** The key's state now; records nothing. */
+  /** The key's state now (a grouped key: banned if it or its group is); records nothing. */
   check(key: string): BanState;
-  /** Records one failure; returns the state after it (banned on the maxFailures-th within the window). */
+  /** Records one failure (a grouped key: for the group too); returns the state after it (banned on the maxFailures-th within the window). */
   recordFailure(key: string): BanState;
   /**
    * Forgets a key: an operator's unban, or tests. Not for successful logins: a key can be
@@ -97,6 +111,20 @@ function storedKey(key: string): string {
   return `sha256:${createHash('sha256').update(key).digest('hex')}`;
 }
 
+/** The stored keys of a raw key: itself, and for a grouped key its group (own namespace: a leading separator). */
+function storedKeys(raw: string): [string] | [string, string] {
+  const at = raw.indexOf(GROUP_SEPARATOR);
+  if (at < 0) return [storedKey(raw)];
+  return [storedKey(raw.slice(0, at)), GROUP_SEPARATOR + storedKey(raw.slice(at + 1))];
+}
+
+/** The later-ending of two states (banned wins over counting). */
+function worse(a: BanState, b: BanState | undefined): BanState {
+  if (b === undefined) return a;
+  if (a.banned && b.banned) return a.retryAfterSeconds >= b.retryAfterSeconds ? a : b;
+  return a.banned ? a : b.banned ? b : a;
+}
+
 /**
  * One Map for lookup, and two lists kept in expiry order so that every eviction is O(1)
  * from the front:
@@ -154,9 +182,10 @@ export function createBanTable(options: BanTableOptions = {}): BanTable {
     }
   };
 
-  return {
-    check(rawKey) {
-      const entry = entries.get(storedKey(rawKey));
+  const limitOf = (key: string): number => (key.startsWith(GROUP_SEPARATOR) ? maxFailures * GROUP_FACTOR : maxFailures);
+
+  function checkOne(key: string): BanState {
+      const entry = entries.get(key);
       if (entry === undefined) return { banned: false, failures: 0 };
       const at = now();
       if (entry.until !== undefined) {
@@ -167,10 +196,9 @@ export function createBanTable(options: BanTableOptions = {}): BanTable {
       const failures = dropOld(entry, at);
       if (failures === 0) forget(entry);
       return { banned: false, failures };
-    },
+  }
 
-    recordFailure(rawKey) {
-      const key = storedKey(rawKey);
+  function recordOne(key: string): BanState {
       const at = now();
       let entry = entries.get(key);
       if (entry?.until !== undefined) {
@@ -188,7 +216,7 @@ export function createBanTable(options: BanTableOptions = {}): BanTable {
         dropOld(entry, at);
       }
       entry.failures.push(at);
-      if (entry.failures.length >= maxFailures) {
+      if (entry.failures.length >= limitOf(key)) {
         entry.failures = [];
         entry.until = at + banMs;
         banned.push(entry);
@@ -196,11 +224,25 @@ export function createBanTable(options: BanTableOptions = {}): BanTable {
       }
       counting.push(entry); // most recently touched last
       return { banned: false, failures: entry.failures.length };
+  }
+
+  return {
+    check(rawKey) {
+      const [key, group] = storedKeys(rawKey);
+      return worse(checkOne(key), group === undefined ? undefined : checkOne(group));
+    },
+
+    recordFailure(rawKey) {
+      const [key, group] = storedKeys(rawKey);
+      // The group's count goes on while the key is banned: guesses under other keys add up there.
+      return worse(recordOne(key), group === undefined ? undefined : recordOne(group));
     },
 
     reset(rawKey) {
-      const entry = entries.get(storedKey(rawKey));
-      if (entry !== undefined) forget(entry);
+      for (const key of storedKeys(rawKey)) {
+        const entry = entries.get(key);
+        if (entry !== undefined) forget(entry);
+      }
     },
 
     get size() {

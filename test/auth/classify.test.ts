@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import { test } from 'node:test';
+import { groupedKey } from '../../src/auth/rate-limit.js';
 import { type ClassifyContext, classify, hasForwardingHeaders } from '../../src/auth/classify.js';
 import { createCidrMatcher } from '../../src/auth/ip.js';
 
@@ -23,28 +24,26 @@ test('local: loopback peer, no forwarding headers, local Host, not cross-site', 
     class: 'local',
     peer: '127.0.0.1',
     client: '127.0.0.1',
-    key: 'loopback',
+    key: '127.0.0.1',
   });
-  // One host, one key: no loopback address is a fresh ban budget.
-  for (const peer of ['127.9.8.7', '::1']) assert.equal(classify({}, ctx({ peer })).key, 'loopback', peer);
 });
 
 test('forwarding headers from a loopback peer make it unattributed, never local', () => {
-  // One shared key, whatever the headers say: a client choosing its key (X-Forwarded-For,
-  // Origin) would escape its ban by changing a header.
-  const UNATTRIBUTED = 'nonlocal:loopback';
+  // Without a usable X-Forwarded-For entry the key is `fwd:<peer>`. Every one also counts
+  // toward the unattributed group (the request chose its key).
+  const g = (key: string) => groupedKey(key, 'unattributed');
   const cases: [string, IncomingHttpHeaders, string][] = [
-    ['spoofed X-Forwarded-For', { 'x-forwarded-for': '127.0.0.1' }, UNATTRIBUTED],
-    ['X-Forwarded-For naming a visitor', { 'x-forwarded-for': '203.0.113.9' }, UNATTRIBUTED],
-    ['chain', { 'x-forwarded-for': '10.1.1.1, 198.51.100.4' }, UNATTRIBUTED],
-    ['IPv6 entry', { 'x-forwarded-for': '2001:db8:1:2:3:4:5:6' }, UNATTRIBUTED],
-    ['empty X-Forwarded-For still counts', { 'x-forwarded-for': '' }, UNATTRIBUTED],
-    ['junk X-Forwarded-For', { 'x-forwarded-for': 'unknown' }, UNATTRIBUTED],
-    ['Forwarded (RFC 7239)', { forwarded: 'for=203.0.113.9' }, UNATTRIBUTED],
-    ['X-Real-IP', { 'x-real-ip': '203.0.113.9' }, UNATTRIBUTED],
-    ['X-Forwarded-Host alone', { 'x-forwarded-host': 'desk.example' }, UNATTRIBUTED],
-    ['X-Forwarded-Proto alone', { 'x-forwarded-proto': 'https' }, UNATTRIBUTED],
-    ['with an Origin too', { 'x-forwarded-for': '203.0.113.9', origin: 'https://a.example' }, UNATTRIBUTED],
+    ['spoofed X-Forwarded-For', { 'x-forwarded-for': '127.0.0.1' }, g('xff:127.0.0.1')],
+    ['X-Forwarded-For naming a visitor', { 'x-forwarded-for': '203.0.113.9' }, g('xff:203.0.113.9')],
+    ['chain: rightmost entry keys', { 'x-forwarded-for': '10.1.1.1, 198.51.100.4' }, g('xff:198.51.100.4')],
+    ['IPv6 entry keys by /64', { 'x-forwarded-for': '2001:db8:1:2:3:4:5:6' }, g('xff:2001:db8:1:2::/64')],
+    ['mapped entry', { 'x-forwarded-for': '::ffff:203.0.113.9' }, g('xff:203.0.113.9')],
+    ['empty X-Forwarded-For still counts', { 'x-forwarded-for': '' }, g('fwd:127.0.0.1')],
+    ['junk X-Forwarded-For', { 'x-forwarded-for': 'unknown' }, g('fwd:127.0.0.1')],
+    ['Forwarded (RFC 7239)', { forwarded: 'for=203.0.113.9' }, g('fwd:127.0.0.1')],
+    ['X-Real-IP', { 'x-real-ip': '203.0.113.9' }, g('fwd:127.0.0.1')],
+    ['X-Forwarded-Host alone', { 'x-forwarded-host': 'desk.example' }, g('fwd:127.0.0.1')],
+    ['X-Forwarded-Proto alone', { 'x-forwarded-proto': 'https' }, g('fwd:127.0.0.1')],
   ];
   for (const [name, headers, key] of cases) {
     const r = classify(headers, ctx());
@@ -68,10 +67,9 @@ test('hasForwardingHeaders', () => {
   for (const [headers, want] of cases) assert.equal(hasForwardingHeaders(headers), want, JSON.stringify(headers));
 });
 
-test('a cross-site loopback request is not local; its Origin does not choose its key', () => {
+test('a cross-site loopback request is not local; its key is the Origin', () => {
   const r = classify({ origin: 'https://evil.example' }, ctx({ crossSite: true }));
-  assert.deepEqual(r, { class: 'unattributed', peer: '127.0.0.1', client: '127.0.0.1', key: 'nonlocal:loopback' });
-  assert.equal(classify({ origin: 'https://other.example' }, ctx({ crossSite: true })).key, r.key);
+  assert.deepEqual(r, { class: 'unattributed', peer: '127.0.0.1', client: '127.0.0.1', key: groupedKey('origin:https://evil.example', 'unattributed') });
   // Without an Origin (an <img>, a cross-site navigation) it is still not local.
   const bare = classify({ 'sec-fetch-site': 'cross-site' }, ctx({ crossSite: true }));
   assert.equal(bare.class, 'unattributed');

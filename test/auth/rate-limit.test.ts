@@ -1,7 +1,7 @@
 // Tests for the brute-force ban table, driven by an injected clock.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type BanTableOptions, createBanTable } from '../../src/auth/rate-limit.js';
+import { type BanTableOptions, createBanTable, groupedKey } from '../../src/auth/rate-limit.js';
 import { isPortholeError } from '../../src/errors.js';
 import { clock } from '../helpers/clock.js';
 
@@ -211,4 +211,28 @@ test('invalid options throw INVALID_ARGUMENT naming the option', () => {
     );
   }
   assert.doesNotThrow(() => createBanTable({ maxFailures: 1, windowMs: 1, banMs: 1, maxEntries: 1 }));
+});
+
+test('grouped keys: each is banned at the limit, and all of them once the group reaches ten times it', () => {
+  const c = clock();
+  const table = createBanTable({ now: c.now });
+  const k = (n: number) => groupedKey(`xff:198.51.100.${n}`, 'unattributed');
+  // One client of the group is banned on its own; the others are not.
+  for (let i = 0; i < 5; i++) table.recordFailure(k(1));
+  assert.equal(table.check(k(1)).banned, true);
+  assert.equal(table.check(k(2)).banned, false);
+  // A new key per guess: the group's count goes on (5 so far) and bans every key of it at 50.
+  for (let n = 2; n < 46; n++) assert.equal(table.recordFailure(k(n)).banned, false, `guess ${n}`);
+  assert.equal(table.recordFailure(k(46)).banned, true);
+  assert.equal(table.check(k(200)).banned, true, 'a fresh key of the group');
+  // Outside the group nothing changed; the group's ban ends like any other.
+  assert.equal(table.check('198.51.100.1').banned, false);
+  assert.equal(table.check(groupedKey('xff:203.0.113.1', 'other')).banned, false);
+  c.advance(5 * MINUTE + 1);
+  assert.equal(table.check(k(200)).banned, false);
+  // An operator's reset of a grouped key clears its group too.
+  for (let n = 0; n < 50; n++) table.recordFailure(k(300 + n));
+  assert.equal(table.check(k(1)).banned, true);
+  table.reset(k(1));
+  assert.equal(table.check(k(1)).banned, false);
 });
