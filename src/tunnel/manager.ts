@@ -132,14 +132,15 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
       if (client) return status();
       if (releasing) throw new PortholeError('TUNNEL_BUSY', 'the tunnel is releasing its name on the relay; start it again when that has finished');
       o.guard?.();
-      // Settings first: consent is recorded only for a start that can happen.
+      const needsConsent = !o.localRelay && !hasConsent(o.paths);
+      if (needsConsent && !opts.acceptRisk) {
+        throw new PortholeError('CONSENT_REQUIRED', `the public tunnel needs your consent first. ${CONSENT_TEXT} Run \`porthole tunnel start --accept-risk\` to agree.`);
+      }
+      // Consent is recorded only for a start that can happen (a relay is configured).
       const s = requireSettings();
-      if (!o.localRelay && !hasConsent(o.paths)) {
-        if (!opts.acceptRisk) {
-          throw new PortholeError('CONSENT_REQUIRED', `the public tunnel needs your consent first. ${CONSENT_TEXT} Run \`porthole tunnel start --accept-risk\` to agree.`);
-        }
-        updateState(o.paths, (s) => {
-          s['tunnelConsent'] = { version: CONSENT_VERSION, at: new Date().toISOString() };
+      if (needsConsent) {
+        updateState(o.paths, (x) => {
+          x['tunnelConsent'] = { version: CONSENT_VERSION, at: new Date().toISOString() };
         });
         audit('consent', { version: CONSENT_VERSION });
       }
