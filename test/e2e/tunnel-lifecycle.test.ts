@@ -6,43 +6,25 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { startEchoApp, type EchoApp } from '../helpers/echo-app.js';
-import { runCli, type Served, startCli, tempHome } from '../helpers/cli.js';
-import { DOMAIN, makePki, type TunnelPki, writeDeskConfig } from '../helpers/tunnel.js';
+import { test } from 'node:test';
+import { runCli, type Served, startCli } from '../helpers/cli.js';
+import { DOMAIN, tunnelFixture, writeDeskConfig } from '../helpers/tunnel.js';
 
-let pki: TunnelPki;
-let app: EchoApp;
-const homes: { cleanup(): void }[] = [];
+const fx = tunnelFixture();
+const home = (): string => fx.home();
 const SECRET = 'the-right-secret-0123456789';
-
-function home(): string {
-  const h = tempHome();
-  homes.push(h);
-  return h.home;
-}
-
-before(async () => {
-  pki = makePki();
-  app = await startEchoApp();
-});
-after(async () => {
-  await app.close();
-  pki.cleanup();
-  for (const h of homes) h.cleanup();
-});
 
 function startRelay(env: Record<string, string> = {}): Promise<Served> {
   return startCli(
-    ['relay', '--domain', DOMAIN, '--listen', '127.0.0.1:0', '--cert', pki.relayCert, '--key', pki.relayKey, '--store', home(), '--json'],
+    ['relay', '--domain', DOMAIN, '--listen', '127.0.0.1:0', '--cert', fx.pki.relayCert, '--key', fx.pki.relayKey, '--store', home(), '--json'],
     { PORTHOLE_HOME: home(), PORTHOLE_RELAY_REGISTRATION_SECRET: SECRET, ...env },
   );
 }
 
 async function startDesk(relayPort: number, name: string, env: Record<string, string> = {}): Promise<{ desk: Served; dir: string }> {
   const dir = home();
-  writeDeskConfig(pki, dir, relayPort, name);
-  const desk = await startCli(['serve', '--target', app.url, '--port', '0', '--json', '--no-loopback-exempt'], { PORTHOLE_HOME: dir, ...env });
+  writeDeskConfig(fx.pki, dir, relayPort, name);
+  const desk = await startCli(['serve', '--target', fx.app.url, '--port', '0', '--json', '--no-loopback-exempt'], { PORTHOLE_HOME: dir, ...env });
   return { desk, dir };
 }
 
@@ -172,7 +154,7 @@ test('a start while a release runs is refused TUNNEL_BUSY; the name stays releas
 
 test('consent is not recorded for a start that cannot happen (no relay configured)', { timeout: 30_000 }, async () => {
   const dir = home();
-  const desk = await startCli(['serve', '--target', app.url, '--port', '0', '--json'], { PORTHOLE_HOME: dir });
+  const desk = await startCli(['serve', '--target', fx.app.url, '--port', '0', '--json'], { PORTHOLE_HOME: dir });
   try {
     const r = await runCli(['tunnel', 'start', '--accept-risk'], { PORTHOLE_HOME: dir });
     assert.notEqual(r.code, 0);

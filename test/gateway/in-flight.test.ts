@@ -5,13 +5,14 @@
 // plain loopback client of a gateway without trusted proxies is local and not counted.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { createServer, type ServerResponse, type Server } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import net from 'node:net';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
-import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
+import { createGateway } from '../../src/gateway/gateway.js';
 import { type Listening, listenGateway } from '../../src/gateway/listen.js';
-import { closeServer, listen, tempDir } from '../helpers/servers.js';
+import { tempDir } from '../helpers/servers.js';
+import { sidecarSuite } from '../helpers/sidecar.js';
 import { TOKEN } from '../control/helpers.js';
 
 const LIMIT = 3;
@@ -33,19 +34,14 @@ function exchange(port: number, request: string, until = /\r\n\r\n/): { socket: 
 }
 
 describe('requests in progress per client', () => {
-  const dir = tempDir();
-  let gw: Gateway;
-  let withFront: Listening;
-  let noFront: Listening;
-  let app: Server;
   /** Held answers by id; the app answers when the test says so. */
   const held = new Map<string, ServerResponse>();
   const arrived = new Map<string, () => void>();
   const arrival = (id: string): Promise<void> => new Promise((resolve) => arrived.set(id, resolve));
   const upgrades: net.Socket[] = [];
-
-  before(async () => {
-    app = createServer((req, res) => {
+  const sidecar = sidecarSuite(
+    `[auth]\nloopback_exempt = false\n[gateway]\nmax_requests_per_client = ${LIMIT}\ntarget_timeout = 2\ntrusted_proxies = ["127.0.0.1"]\n`,
+    (req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
       const id = url.searchParams.get('id') ?? '';
       req.resume();
@@ -57,33 +53,25 @@ describe('requests in progress per client', () => {
       } else {
         res.end('ok');
       }
-    });
-    app.on('upgrade', (_req, socket: net.Socket) => {
-      socket.on('error', () => {});
-      // Closes its side when the client has closed its own (the gateway holds the pair until both have).
-      socket.on('end', () => socket.end());
-      socket.resume();
-      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
-      upgrades.push(socket);
-    });
-    const appPort = await listen(app);
-    writeFileSync(
-      `${dir.dir}/porthole.toml`,
-      `version = 1\n[auth]\nloopback_exempt = false\n[gateway]\nmax_requests_per_client = ${LIMIT}\ntarget_timeout = 2\ntrusted_proxies = ["127.0.0.1"]\n`,
-    );
-    gw = createGateway({ stateDir: dir.dir, target: `http://127.0.0.1:${appPort}`, token: TOKEN, config: loadConfig({ home: dir.dir, env: {}, flags: {} }).config });
-    withFront = await listenGateway(gw, { host: '127.0.0.1', port: 0 });
-    noFront = await listenGateway(gw, { host: '127.0.0.1', port: 0, front: false });
-  });
-  after(async () => {
+    },
+    {
+      token: TOKEN,
+      setup: (app) =>
+        app.on('upgrade', (_req, socket: net.Socket) => {
+          socket.on('error', () => {});
+          // Closes its side when the client has closed its own (the gateway holds the pair until both have).
+          socket.on('end', () => socket.end());
+          socket.resume();
+          socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+          upgrades.push(socket);
+        }),
+    },
+  );
+  after(() => {
     for (const s of upgrades) s.destroy();
-    await withFront.close();
-    await noFront.close();
-    await gw.close();
-    app.closeAllConnections();
-    await closeServer(app);
-    dir.cleanup();
   });
+  const withFront = (): Listening => sidecar.withFront;
+  const noFront = (): Listening => sidecar.noFront;
 
   const head = (l: Listening, line: string, client: string | undefined, extra = ''): string =>
     `${line} HTTP/1.1\r\nHost: 127.0.0.1:${l.port}\r\nAuthorization: Bearer ${TOKEN}\r\n` +
@@ -109,9 +97,9 @@ describe('requests in progress per client', () => {
   }
 
   for (const [name, listening, post] of [
-    ['the front', () => withFront, false],
-    ['node:http', () => noFront, false],
-    ['a request with a body', () => withFront, true],
+    ['the front', withFront, false],
+    ['node:http', noFront, false],
+    ['a request with a body', withFront, true],
   ] as const) {
     test(`the ${LIMIT + 1}th request of one client is refused 429 CLIENT_BUSY; other clients are served (${name})`, { timeout: 20_000 }, async () => {
       const l = listening();
@@ -145,7 +133,7 @@ describe('requests in progress per client', () => {
 
   test('every way a request ends gives its place back', { timeout: 30_000 }, async () => {
     const client = '198.51.100.9';
-    for (const l of [withFront, noFront]) {
+    for (const l of [withFront(), noFront()]) {
       // The client leaves while the app holds the request.
       const gone = await hold(l, client, ['leave-a', 'leave-b', 'leave-c']);
       for (const s of gone) s.destroy();
@@ -171,8 +159,8 @@ describe('requests in progress per client', () => {
     }
     // Exactly LIMIT places again: none leaked, none left over.
     const ids = ['end-a', 'end-b', 'end-c'];
-    const sockets = await hold(withFront, client, ids);
-    const over = exchange(withFront.port, head(withFront, 'GET /ok', client), /\}/);
+    const sockets = await hold(withFront(), client, ids);
+    const over = exchange(withFront().port, head(withFront(), 'GET /ok', client), /\}/);
     assert.match(await over.reply, /^HTTP\/1\.1 429 /);
     over.socket.destroy();
     answer(ids);
@@ -182,7 +170,7 @@ describe('requests in progress per client', () => {
   test('a local client (on the desk itself) is not counted', { timeout: 20_000 }, async () => {
     const home = tempDir();
     writeFileSync(`${home.dir}/porthole.toml`, `version = 1\n[auth]\nloopback_exempt = false\n[gateway]\nmax_requests_per_client = ${LIMIT}\n`);
-    const appPort = (app.address() as net.AddressInfo).port;
+    const appPort = (sidecar.app.address() as net.AddressInfo).port;
     const local = createGateway({ stateDir: home.dir, target: `http://127.0.0.1:${appPort}`, token: TOKEN, config: loadConfig({ home: home.dir, env: {}, flags: {} }).config });
     const l = await listenGateway(local, { host: '127.0.0.1', port: 0 });
     try {

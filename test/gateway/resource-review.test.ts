@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { sidecarSuite } from '../helpers/sidecar.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { type Listening, listenGateway } from '../../src/gateway/listen.js';
@@ -46,11 +47,6 @@ function pump(s: net.Socket, total: number): void {
 }
 
 describe('what one client can hold', () => {
-  const dir = tempDir();
-  let gw: Gateway;
-  let withFront: Listening;
-  let noFront: Listening;
-  let app: Server;
   /** Resolves when the app sees the named request's connection end before its answer finished. */
   const cut = new Map<string, () => void>();
   /** Upgraded connections the app does not read. */
@@ -68,8 +64,9 @@ describe('what one client can hold', () => {
     });
   };
 
-  before(async () => {
-    app = createServer((req, res) => {
+  const sidecar = sidecarSuite(
+    '[auth]\nloopback_exempt = false\n[gateway]\nstall_timeout = 1\ntarget_timeout = 30\n',
+    (req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
       const id = url.searchParams.get('id') ?? '';
       noteCut(id, req, res);
@@ -100,41 +97,32 @@ describe('what one client can hold', () => {
         req.on('data', (d: Buffer) => (n += d.length));
         req.on('end', () => res.end(`got ${n}`));
       }
-    });
-    // An app that accepts a WebSocket-like upgrade and then reads nothing.
-    app.on('upgrade', (req: IncomingMessage, socket: net.Socket) => {
-      const id = new URL(req.url ?? '/', 'http://x').searchParams.get('id') ?? '';
-      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
-      socket.pause();
-      socket.on('error', () => {});
-      socket.once('close', () => cut.get(id)?.());
-      appSockets.set(id, socket);
-    });
-    const appPort = await listen(app);
-    writeFileSync(
-      `${dir.dir}/porthole.toml`,
-      'version = 1\n[auth]\nloopback_exempt = false\n[gateway]\nstall_timeout = 1\ntarget_timeout = 30\n',
-    );
-    gw = createGateway({ stateDir: dir.dir, target: `http://127.0.0.1:${appPort}`, token: TOKEN, config: loadConfig({ home: dir.dir, env: {}, flags: {} }).config });
-    withFront = await listenGateway(gw, { host: '127.0.0.1', port: 0 });
-    noFront = await listenGateway(gw, { host: '127.0.0.1', port: 0, front: false });
-  });
-  after(async () => {
-    await withFront.close();
-    await noFront.close();
-    await gw.close();
-    app.closeAllConnections();
-    await closeServer(app);
-    dir.cleanup();
-  });
+    },
+    {
+      token: TOKEN,
+      // An app that accepts a WebSocket-like upgrade and then reads nothing.
+      setup: (app) => {
+        app.on('upgrade', (req: IncomingMessage, socket: net.Socket) => {
+          const id = new URL(req.url ?? '/', 'http://x').searchParams.get('id') ?? '';
+          socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+          socket.pause();
+          socket.on('error', () => {});
+          socket.once('close', () => cut.get(id)?.());
+          appSockets.set(id, socket);
+        });
+      },
+    },
+  );
+  const withFront = (): Listening => sidecar.withFront;
+  const noFront = (): Listening => sidecar.noFront;
 
   const head = (l: Listening, line: string, extra = ''): string =>
     `${line} HTTP/1.1\r\nHost: 127.0.0.1:${l.port}\r\nAuthorization: Bearer ${TOKEN}\r\n${extra}\r\n`;
 
   for (const [name, listening, request] of [
-    ['the front (bodiless)', () => withFront, (l: Listening, id: string) => head(l, `GET /big?id=${id}`)],
-    ['node:http, bodiless', () => noFront, (l: Listening, id: string) => head(l, `GET /big?id=${id}`)],
-    ['node:http, with a body', () => withFront, (l: Listening, id: string) => `${head(l, `POST /big?id=${id}`, 'Content-Length: 1\r\n')}x`],
+    ['the front (bodiless)', withFront, (l: Listening, id: string) => head(l, `GET /big?id=${id}`)],
+    ['node:http, bodiless', noFront, (l: Listening, id: string) => head(l, `GET /big?id=${id}`)],
+    ['node:http, with a body', withFront, (l: Listening, id: string) => `${head(l, `POST /big?id=${id}`, 'Content-Length: 1\r\n')}x`],
   ] as const) {
     test(`a client that stops reading its answer loses the connection, and the app's is released (${name})`, { timeout: 15_000 }, async () => {
       const l = listening();
@@ -151,14 +139,14 @@ describe('what one client can hold', () => {
 
   test('a client that pipelines small requests and reads none of the answers loses its connection (the front)', { timeout: 15_000 }, async () => {
     const connections = (): Promise<number> =>
-      new Promise((resolve, reject) => withFront.server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+      new Promise((resolve, reject) => withFront().server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
     const before = await connections();
-    const s = net.connect(withFront.port, '127.0.0.1');
+    const s = net.connect(withFront().port, '127.0.0.1');
     s.on('error', () => {});
     s.pause();
     await new Promise((resolve) => s.once('connect', resolve));
     let data = '';
-    for (let i = 0; i < 200; i++) data += head(withFront, `GET /small?n=${i}`);
+    for (let i = 0; i < 200; i++) data += head(withFront(), `GET /small?n=${i}`);
     s.write(data);
     // Open now; closed by the server within stall_timeout (1 s) plus the front's 1 s sweep.
     assert.equal(await connections(), before + 1);
@@ -171,11 +159,11 @@ describe('what one client can hold', () => {
   test('an upload the client stops sending: 408 REQUEST_TIMEOUT, connection closed, the app sees its request cut', { timeout: 15_000 }, async () => {
     const id = 'slow-upload';
     const released = cutOf(id);
-    const s = net.connect(withFront.port, '127.0.0.1');
+    const s = net.connect(withFront().port, '127.0.0.1');
     s.on('error', () => {});
     const answer = firstData(s);
     const closed = new Promise((resolve) => s.once('close', resolve));
-    s.write(`${head(withFront, `POST /echo?id=${id}`, 'Content-Length: 1000\r\n')}only ten b`);
+    s.write(`${head(withFront(), `POST /echo?id=${id}`, 'Content-Length: 1000\r\n')}only ten b`);
     const text = await answer;
     assert.match(text, /^HTTP\/1\.1 408 /, text);
     assert.match(text, /REQUEST_TIMEOUT/);
@@ -187,10 +175,10 @@ describe('what one client can hold', () => {
   test('an app that stops reading the body it is sent: 504, both connections closed', { timeout: 15_000 }, async () => {
     const id = 'app-not-reading';
     const released = cutOf(id);
-    const s = net.connect(withFront.port, '127.0.0.1');
+    const s = net.connect(withFront().port, '127.0.0.1');
     s.on('error', () => {});
     const answer = firstData(s);
-    s.write(head(withFront, `POST /sink?id=${id}`, `Content-Length: ${64 * 1024 * 1024}\r\n`));
+    s.write(head(withFront(), `POST /sink?id=${id}`, `Content-Length: ${64 * 1024 * 1024}\r\n`));
     // Send (on each 'drain') until the gateway stops taking it: the app reads nothing, so all buffers fill.
     pump(s, 64 * 1024 * 1024);
     const text = await answer;
@@ -205,10 +193,10 @@ describe('what one client can hold', () => {
   test('a WebSocket whose app stopped reading: both sides closed once the client has waited stall_timeout', { timeout: 15_000 }, async () => {
     const id = 'ws-stalled';
     const released = cutOf(id);
-    const s = net.connect(withFront.port, '127.0.0.1');
+    const s = net.connect(withFront().port, '127.0.0.1');
     s.on('error', () => {});
     const upgraded = firstData(s);
-    s.write(head(withFront, `GET /ws?id=${id}`, 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n'));
+    s.write(head(withFront(), `GET /ws?id=${id}`, 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n'));
     assert.match(await upgraded, /^HTTP\/1\.1 101 /);
     const closed = new Promise((resolve) => s.once('close', resolve));
     pump(s, 64 * 1024 * 1024);
@@ -221,11 +209,11 @@ describe('what one client can hold', () => {
   });
 
   test('a refused request with a body unsent: 401 and the connection closes, the body is not drained', { timeout: 15_000 }, async () => {
-    const s = net.connect(withFront.port, '127.0.0.1');
+    const s = net.connect(withFront().port, '127.0.0.1');
     s.on('error', () => {});
     const answer = firstData(s);
     const closed = new Promise((resolve) => s.once('close', resolve));
-    s.write(`POST /echo HTTP/1.1\r\nHost: 127.0.0.1:${withFront.port}\r\nContent-Length: 100000000\r\n\r\nfirst bytes`);
+    s.write(`POST /echo HTTP/1.1\r\nHost: 127.0.0.1:${withFront().port}\r\nContent-Length: 100000000\r\n\r\nfirst bytes`);
     const text = await answer;
     assert.match(text, /^HTTP\/1\.1 401 /, text);
     assert.match(text, /\r\nConnection: close\r\n/i);

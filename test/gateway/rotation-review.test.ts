@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { sidecarSuite } from '../helpers/sidecar.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { type Listening, listenGateway } from '../../src/gateway/listen.js';
@@ -19,54 +20,33 @@ import { closeServer, listen, tempDir } from '../helpers/servers.js';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('a pipelined request judged with the old token', () => {
-  const dir = tempDir();
-  let gw: Gateway;
-  let withFront: Listening;
-  let noFront: Listening;
-  let app: Server;
   const held = new Map<string, ServerResponse>();
   const arrived = new Map<string, () => void>();
   /** Paths of the requests that reached the app, in order. */
   const seen: string[] = [];
-
-  before(async () => {
-    app = createServer((req: IncomingMessage, res: ServerResponse) => {
-      seen.push(req.url ?? '');
-      req.resume();
-      const url = new URL(req.url ?? '/', 'http://x');
-      if (url.pathname === '/public/hold') {
-        const id = url.searchParams.get('id') ?? '';
-        held.set(id, res);
-        arrived.get(id)?.();
-      } else {
-        req.on('end', () => res.end('done'));
-      }
-    });
-    const appPort = await listen(app);
-    writeFileSync(`${dir.dir}/porthole.toml`, 'version = 1\n[auth]\nloopback_exempt = false\npublic_paths = ["/public"]\n');
-    gw = createGateway({ stateDir: dir.dir, target: `http://127.0.0.1:${appPort}`, config: loadConfig({ home: dir.dir, env: {}, flags: {} }).config });
-    withFront = await listenGateway(gw, { host: '127.0.0.1', port: 0 });
-    noFront = await listenGateway(gw, { host: '127.0.0.1', port: 0, front: false });
-  });
-  after(async () => {
-    await withFront.close();
-    await noFront.close();
-    await gw.close();
-    app.closeAllConnections();
-    await closeServer(app);
-    dir.cleanup();
+  const sidecar = sidecarSuite('[auth]\nloopback_exempt = false\npublic_paths = ["/public"]\n', (req: IncomingMessage, res: ServerResponse) => {
+    seen.push(req.url ?? '');
+    req.resume();
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/public/hold') {
+      const id = url.searchParams.get('id') ?? '';
+      held.set(id, res);
+      arrived.get(id)?.();
+    } else {
+      req.on('end', () => res.end('done'));
+    }
   });
 
   for (const [name, listening] of [
-    ['node:http', () => noFront],
-    ['the front', () => withFront],
+    ['node:http', () => sidecar.noFront],
+    ['the front', () => sidecar.withFront],
   ] as const) {
     for (const body of [true, false]) {
       test(`is never forwarded once the token is rotated (${name}, ${body ? 'with' : 'without'} a body)`, { timeout: 15_000 }, async () => {
         const l = listening();
         const id = `${name.replace(/\W+/g, '-')}-${body}`;
         const there = new Promise<void>((resolve) => arrived.set(id, resolve));
-        const old = gw.revealToken();
+        const old = sidecar.gw.revealToken();
         const s = net.connect(l.port, '127.0.0.1');
         s.on('error', () => {});
         const closed = new Promise<void>((resolve) => s.once('close', () => resolve()));
@@ -80,7 +60,7 @@ describe('a pipelined request judged with the old token', () => {
         );
         await there;
         await sleep(100); // node:http has parsed (and judged) the second request by now
-        gw.rotateToken();
+        sidecar.gw.rotateToken();
         held.get(id)?.end('public');
         await Promise.race([closed, sleep(1_000)]);
         await sleep(200);
