@@ -48,6 +48,9 @@ export type { Gateway, GatewayOptions, GatewayStatus, RotateResult } from './gat
 
 export const VERSION: string = '0.1.0';
 
+/** What a local request gives back when it ends: it held no place (max_requests_per_client). */
+const NOTHING_HELD = (): void => {};
+
 /** Per connection: its answers still queued behind another (closeWithConnection). */
 const queuedAnswers = new WeakMap<object, Set<ServerResponse>>();
 
@@ -196,7 +199,7 @@ function buildGateway(options: GatewayOptions, paths: StatePaths, lock: HomeLock
    * none left (429 CLIENT_BUSY). A local client, on the desk itself, is not counted.
    */
   const admit = (d: Extract<Decision, { kind: 'forward' }>): (() => void) | undefined => {
-    if (d.ingress.class === 'local') return () => {};
+    if (d.ingress.class === 'local') return NOTHING_HELD;
     const key = d.ingress.key;
     if (!inFlight.acquire(key)) return undefined;
     let held = true;
@@ -324,7 +327,7 @@ function buildGateway(options: GatewayOptions, paths: StatePaths, lock: HomeLock
               release();
               return 'started';
             }
-            ex.once('close', release);
+            if (release !== NOTHING_HELD) ex.once('close', release);
             if (d.auth.credential !== undefined) tracker.add(d.auth.credential, ex, d.auth.session);
             ex.send();
             return 'started';
@@ -394,7 +397,7 @@ function buildGateway(options: GatewayOptions, paths: StatePaths, lock: HomeLock
           sendError(res, clientBusy());
           return;
         }
-        res.once('close', release);
+        if (release !== NOTHING_HELD) res.once('close', release);
       }
       if (continueAfterAuth.has(req)) res.writeContinue();
       // Not the token rotation's own answer: the rotation closes what the old token opened.
@@ -464,7 +467,7 @@ function buildGateway(options: GatewayOptions, paths: StatePaths, lock: HomeLock
         writeSocketError(socket, clientBusy());
         return;
       }
-      socket.once('close', release);
+      if (release !== NOTHING_HELD) socket.once('close', release);
       if (d.auth.credential !== undefined) tracker.add(d.auth.credential, socket, d.auth.session);
       const fwd = forwardOf(req, d);
       if (proxy) {
