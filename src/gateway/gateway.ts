@@ -2,7 +2,7 @@
 // target URL (sidecar). Returns request and upgrade handlers an app mounts in its own
 // node:http server; `porthole serve` mounts them in one of its own (listen.ts).
 import { createHash } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TailscalePeer } from '../auth/classify.js';
 import { createCodeStore } from '../auth/codes.js';
@@ -22,7 +22,7 @@ import { validateSuppliedToken } from '../secrets/token.js';
 import type { TunnelManager } from '../tunnel/manager.js';
 import type { ConsoleApiExtras } from './api/index.js';
 import { forwardHeaders, keepVaryOrigin, syncRawHeaders } from './forward.js';
-import { createInFlight } from './in-flight.js';
+import { closeWithConnection, createAdmission, NOTHING_HELD } from './in-flight.js';
 import { answerDecision } from './gateway-answer.js';
 import { createSessionCookies } from './gateway-cookies.js';
 import { codesRefused, routePorthole } from './gateway-routes.js';
@@ -47,32 +47,6 @@ import { createPairingService, PAIRING_EVENTS, type PairingService } from '../pa
 export type { Gateway, GatewayOptions, GatewayStatus, RotateResult } from './gateway-types.js';
 
 export const VERSION: string = '0.1.0';
-
-/** What a local request gives back when it ends: it held no place (max_requests_per_client). */
-const NOTHING_HELD = (): void => {};
-
-/** Per connection: its answers still queued behind another (closeWithConnection). */
-const queuedAnswers = new WeakMap<object, Set<ServerResponse>>();
-
-/**
- * Emits 'close' on `res` if its connection closes before the answer gets its turn: node:http
- * (20) closes only the response that holds the socket, and leaves queued ones unclosed.
- */
-function closeWithConnection(res: ServerResponse, socket: Duplex): void {
-  let answers = queuedAnswers.get(socket);
-  if (answers === undefined) {
-    const set = new Set<ServerResponse>();
-    answers = set;
-    queuedAnswers.set(socket, set);
-    socket.once('close', () => {
-      for (const r of set) r.emit('close');
-      set.clear();
-    });
-  }
-  const set = answers;
-  set.add(res);
-  res.once('socket', () => set.delete(res));
-}
 
 export function createGateway(options: GatewayOptions): Gateway {
   if ((options.app === undefined) === (options.target === undefined)) {
@@ -193,24 +167,7 @@ function buildGateway(options: GatewayOptions, paths: StatePaths, lock: HomeLock
     ? createProxy({ target, timeoutMs: Math.max(1, Math.round(config.gateway.target_timeout * 1000)), stallMs, logger })
     : undefined;
   const cookieNames = [pipeline.cookieName(false), pipeline.cookieName(true)];
-  const inFlight = createInFlight(config.gateway.max_requests_per_client);
-  /**
-   * Takes one of the client's places for a request forwarded to the app; undefined when it has
-   * none left (429 CLIENT_BUSY). A local client, on the desk itself, is not counted.
-   */
-  const admit = (d: Extract<Decision, { kind: 'forward' }>): (() => void) | undefined => {
-    if (d.ingress.class === 'local') return NOTHING_HELD;
-    const key = d.ingress.key;
-    if (!inFlight.acquire(key)) return undefined;
-    let held = true;
-    return () => {
-      if (!held) return;
-      held = false;
-      inFlight.release(key);
-    };
-  };
-  const clientBusy = () =>
-    new PortholeError('CLIENT_BUSY', `this client already has ${config.gateway.max_requests_per_client} requests in progress`, { retryAfter: 1 });
+  const { admit, clientBusy } = createAdmission(config.gateway.max_requests_per_client);
 
   const identityHeader = createIdentitySigner(identityKey);
 

@@ -3,6 +3,10 @@
 // hold every connection to the app (1,024 per pool) by trickling bodies under stall_timeout,
 // and everyone else would wait for a 504. Keyed like the ban table (DESIGN §3.2: an IPv6 /64,
 // the visitor behind a trusted proxy or the relay). docs/security.md, "Fair shares".
+import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Ingress } from '../auth/classify.js';
+import { PortholeError } from '../errors.js';
 
 export interface InFlight {
   /** Takes one of `key`'s places; false (nothing taken) when it holds `limit` already. */
@@ -38,4 +42,56 @@ export function createInFlight(limit: number): InFlight {
       return sum;
     },
   };
+}
+
+/** What a local request gives back when it ends: it held no place. */
+export const NOTHING_HELD = (): void => {};
+
+/**
+ * The gateway's side: `admit` takes one of the client's places for a request (or upgrade)
+ * forwarded to the app and returns what gives it back (idempotent), or undefined when the
+ * client has none left — answer `clientBusy()` (429 CLIENT_BUSY). A local client, on the desk
+ * itself, is not counted.
+ */
+export function createAdmission(limit: number): { admit(d: { ingress: Ingress }): (() => void) | undefined; clientBusy(): PortholeError } {
+  const inFlight = createInFlight(limit);
+  return {
+    admit(d) {
+      if (d.ingress.class === 'local') return NOTHING_HELD;
+      const key = d.ingress.key;
+      if (!inFlight.acquire(key)) return undefined;
+      let held = true;
+      return () => {
+        if (!held) return;
+        held = false;
+        inFlight.release(key);
+      };
+    },
+    clientBusy: () => new PortholeError('CLIENT_BUSY', `this client already has ${limit} requests in progress`, { retryAfter: 1 }),
+  };
+}
+
+/** Per connection: its answers still queued behind another (closeWithConnection). */
+const queuedAnswers = new WeakMap<object, Set<ServerResponse>>();
+
+/**
+ * Emits 'close' on `res` if its connection closes before the answer gets its turn: node:http
+ * (20) closes only the response that holds the socket and leaves queued (pipelined) ones
+ * unclosed, so what waits for their 'close' — the tracker, the client's places — would wait
+ * for ever.
+ */
+export function closeWithConnection(res: ServerResponse, socket: Duplex): void {
+  let answers = queuedAnswers.get(socket);
+  if (answers === undefined) {
+    const set = new Set<ServerResponse>();
+    answers = set;
+    queuedAnswers.set(socket, set);
+    socket.once('close', () => {
+      for (const r of set) r.emit('close');
+      set.clear();
+    });
+  }
+  const set = answers;
+  set.add(res);
+  res.once('socket', () => set.delete(res));
 }
