@@ -71,6 +71,9 @@ export interface TunnelClient extends EventEmitter {
   retryNow(): void;
 }
 
+/** The longest a relay's retryAfter may hold the desk back (15 min, the longest ban it could mean). */
+const MAX_RETRY_AFTER_S = 900;
+
 /** Errors after which retrying cannot help until something changes (config, secret, name). */
 const PERMANENT = new Set(['REGISTRATION_DENIED', 'SUBDOMAIN_TAKEN', 'SUBDOMAIN_HELD', 'SUBDOMAIN_INVALID']);
 
@@ -108,11 +111,11 @@ export function connectOnce(o: TunnelClientOptions, kind: 'register' | 'release'
     socket.setNoDelay(true);
     let buf: Buffer = Buffer.alloc(0);
     let challenged = false;
-    const fail = (code: ErrorCode | string, message: string) => {
+    const fail = (code: ErrorCode | string, message: string, retryAfter?: number) => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       socket.destroy();
-      reject(new PortholeError((code as ErrorCode) ?? 'TUNNEL_PROTOCOL_ERROR', message));
+      reject(new PortholeError((code as ErrorCode) ?? 'TUNNEL_PROTOCOL_ERROR', message, retryAfter === undefined ? {} : { retryAfter }));
     };
     const onAbort = () => fail('TUNNEL_CLOSED', 'the tunnel was stopped');
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -168,7 +171,9 @@ export function connectOnce(o: TunnelClientOptions, kind: 'register' | 'release'
         return true;
       }
       if (m.type === 'error') {
-        fail(relayCode(m.code), `relay refused: ${String(m.message).slice(0, 200)}`);
+        // A relay's "come back later" (RATE_LIMITED) is honoured, within reason: it is not trusted.
+        const after = typeof m.retryAfter === 'number' && m.retryAfter > 0 ? Math.min(m.retryAfter, MAX_RETRY_AFTER_S) : undefined;
+        fail(relayCode(m.code), `relay refused: ${String(m.message).slice(0, 200)}`, after);
         return false;
       }
       if (m.type === 'released' && kind === 'release') {
@@ -236,6 +241,7 @@ export function createTunnelClient(o: TunnelClientOptions): TunnelClient {
       attempt++;
       set({ state: 'connecting', attempt, ...(state.state === 'waiting' ? { lastError: state.lastError } : {}) });
       let error: { code: string; message: string };
+      let notBefore = 0;
       try {
         const l = (await connectOnce(o, 'register', signal)) as Link;
         if (signal.aborted) {
@@ -272,12 +278,13 @@ export function createTunnelClient(o: TunnelClientOptions): TunnelClient {
         if (signal.aborted) return;
         const e = err as PortholeError;
         error = { code: e.code ?? 'TUNNEL_UNREACHABLE', message: e.message };
+        notBefore = (e.retryAfter ?? 0) * 1000;
         logger.log('warn', 'tunnel connect failed', { code: error.code });
         tell('failed', error);
       }
       if (signal.aborted) return;
       // Full jitter; permanent refusals wait at least half the cap — retrying sooner cannot help.
-      const wait = backoffDelay(attempt, backoff, PERMANENT.has(error.code));
+      const wait = Math.max(backoffDelay(attempt, backoff, PERMANENT.has(error.code)), notBefore);
       set({ state: 'waiting', retryInMs: wait, retryAt: Date.now() + wait, attempt, lastError: error });
       await delayUnlessWoken(emitter, wait);
     }
