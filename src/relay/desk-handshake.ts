@@ -90,13 +90,22 @@ export async function relayHandshake(socket: TLSSocket, ctx: RelayHandshakeConte
   if (!verifyTranscript(publicKey, t, signature)) {
     return refuse('REGISTRATION_DENIED', 'identity proof not accepted', 'bad identity signature');
   }
-  if (kind === 'release') return { ok: 'released', name: ctx.registry.release(publicKey), publicKey };
   try {
+    if (kind === 'release') return { ok: 'released', name: ctx.registry.release(publicKey), publicKey };
     const requested = subdomain === null ? undefined : validateSubdomain(subdomain);
     const reg = ctx.registry.claim(publicKey, requested);
     return { ok: true, name: reg.name, publicKey, rest: got.rest };
   } catch (err) {
-    if (isPortholeError(err)) return refuse(err.code, err.message);
-    throw err;
+    // The name rules' answers go to the desk; anything else (the store cannot be written, a
+    // bug) is the relay's own trouble: the desk is told to come back later, the audit log says why.
+    if (isPortholeError(err) && NAME_CODES.has(err.code)) return refuse(err.code, err.message);
+    return {
+      ok: false,
+      refused: { type: 'error', code: 'RATE_LIMITED', message: 'the relay cannot register names right now', retryAfter: 60 },
+      audit: `registry: ${(err as Error).message}`,
+    };
   }
 }
+
+/** Refusals by the name rules (registry.ts), passed to the desk as they are. */
+const NAME_CODES = new Set(['SUBDOMAIN_INVALID', 'SUBDOMAIN_TAKEN', 'SUBDOMAIN_HELD']);

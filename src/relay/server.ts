@@ -118,6 +118,8 @@ const DEFAULTS = {
 
 interface LiveDesk {
   name: string;
+  /** The desk's key (registry): a key serves one name at a time. */
+  publicKey: string;
   session: MuxSession;
   since: number;
   remote: string;
@@ -323,26 +325,32 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         tls.destroy();
         return;
       }
-      const outcome = await relayHandshake(tls, {
-        relayName: domain,
-        secrets,
-        registry,
-        timeoutMs: limits.handshakeTimeoutMs,
-      });
+      // Full: refused before the handshake, so a refused desk claims no name (a desk whose old
+      // link is not yet known dead retries once it is: its back-off outlasts the dead-link timeout).
+      if (live.size >= limits.maxDesks) {
+        refuse(tls, encodeMessage({ type: 'error', code: 'RATE_LIMITED', message: 'this relay is full', retryAfter: 30 }));
+        audit('registration refused', { remote, code: 'RATE_LIMITED', reason: 'relay full' });
+        return;
+      }
+      let outcome: Awaited<ReturnType<typeof relayHandshake>>;
+      try {
+        outcome = await relayHandshake(tls, { relayName: domain, secrets, registry, timeoutMs: limits.handshakeTimeoutMs });
+      } catch (err) {
+        // A bug costs this desk's attempt, never the relay (an async listener's throw would end it).
+        logger.log('error', 'desk handshake failed', { remote, error: (err as Error).message });
+        tls.destroy();
+        return;
+      }
       if (outcome.ok === false) {
         audit('registration refused', { remote, code: outcome.refused.code, reason: outcome.audit });
         refuse(tls, encodeMessage(outcome.refused));
         return;
       }
       if (outcome.ok === 'released') {
-        const old = outcome.name ? live.get(outcome.name) : undefined;
-        old?.session.close();
+        // Every link of the key, whatever name it was on: a released key serves no name.
+        closeLinksOf(outcome.publicKey, undefined);
         audit('released', { remote, name: outcome.name ?? null });
         refuse(tls, encodeMessage({ type: 'released', name: outcome.name ?? null }));
-        return;
-      }
-      if (!live.has(outcome.name) && live.size >= limits.maxDesks) {
-        refuse(tls, encodeMessage({ type: 'error', code: 'RATE_LIMITED', message: 'this relay is full' }));
         return;
       }
       const name = outcome.name;
@@ -357,13 +365,15 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       });
       // The same desk reconnecting (its old link may be dead but not yet noticed) replaces it.
       const previous = live.get(name);
-      const desk: LiveDesk = { name, session, since: Date.now(), remote, visitors: 0, bySource: new Map() };
+      const desk: LiveDesk = { name, publicKey: outcome.publicKey, session, since: Date.now(), remote, visitors: 0, bySource: new Map() };
       live.set(name, desk);
       previous?.session.close();
-      registry.touch(name);
+      // The key moved to this name: its links on other names (held back now) serve no more.
+      closeLinksOf(outcome.publicKey, name);
+      touchName(name);
       audit('online', { remote, name });
       emitter.emit('desk', { name, url });
-      const touch = setInterval(() => registry.touch(name), 60_000);
+      const touch = setInterval(() => touchName(name), 60_000);
       touch.unref();
       session.on('stream', (s) => s.destroy()); // desks never open streams toward the relay
       session.once('close', (reason: { code: string; message: string }) => {
@@ -376,12 +386,35 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     });
   }
 
+  /** Closes the live links of `publicKey` on every name but `keep`. */
+  function closeLinksOf(publicKey: string, keep: string | undefined): void {
+    for (const d of [...live.values()]) if (d.publicKey === publicKey && d.name !== keep) d.session.close();
+  }
+
+  /**
+   * The registry's lease bookkeeping from a timer or a desk's handshake: a store that cannot be
+   * written (full disk, a file replaced behind the relay's back) is logged, never the relay's end.
+   */
+  function touchName(name: string): void {
+    try {
+      registry.touch(name);
+    } catch (err) {
+      logger.log('error', 'registry write failed', { name, error: (err as Error).message });
+    }
+  }
+
   function audit(event: string, fields: Record<string, string | number | null>): void {
     logger.log('info', `relay ${event}`, fields);
     emitter.emit('audit', { event, ...fields });
   }
 
-  const sweep = setInterval(() => registry.sweep(), 3600_000);
+  const sweep = setInterval(() => {
+    try {
+      registry.sweep();
+    } catch (err) {
+      logger.log('error', 'registry sweep failed', { error: (err as Error).message });
+    }
+  }, 3600_000);
   sweep.unref();
 
   await new Promise<void>((resolve, reject) => {
@@ -427,7 +460,12 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();
       });
-      registry.flush();
+      try {
+        registry.flush();
+      } catch (err) {
+        // Lease times not written are a day's precision lost, not a reason to fail the shutdown.
+        logger.log('error', 'registry flush failed', { error: (err as Error).message });
+      }
     },
   }) as Relay;
 }
