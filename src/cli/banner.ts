@@ -73,7 +73,9 @@ export function renderBanner(b: BannerInput): string {
       `later, \`porthole token show\` prints it:\n  ${b.generatedToken}`,
     );
   } else if (!b.insecureNoAuth) {
-    out.push(`Token: from ${b.tokenSource} (\`porthole token show\` prints it).`);
+    // A token from a flag or the environment is the caller's: `token show` knows neither.
+    const suppliedHere = b.tokenSource.startsWith('--') || b.tokenSource === 'PORTHOLE_AUTH_TOKEN';
+    out.push(suppliedHere ? `Token: from ${b.tokenSource}.` : `Token: from ${b.tokenSource} (\`porthole token show\` prints it).`);
   }
   if (!b.remoteAccess) {
     out.push(

@@ -4,11 +4,19 @@ import { PortholeError, type ErrorCode } from '../errors.js';
 import { homeHolder } from '../secrets/home-lock.js';
 import type { StatePaths } from '../secrets/paths.js';
 
+/**
+ * How long the CLI waits for the gateway's answer (a rotation may spend up to 5 s in the
+ * keyring). A gateway that accepts and then never answers — stopped with SIGSTOP, wedged — is
+ * GATEWAY_UNREACHABLE after this, not a CLI that hangs for ever.
+ */
+export const GATEWAY_ANSWER_MS = 30_000;
+
 export async function callGateway<T = Record<string, unknown>>(
   paths: StatePaths,
   method: 'GET' | 'POST',
   path: string,
   body?: unknown,
+  timeoutMs = GATEWAY_ANSWER_MS,
 ): Promise<T> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise<T>((resolve, reject) => {
@@ -40,7 +48,16 @@ export async function callGateway<T = Record<string, unknown>>(
         res.on('error', reject);
       },
     );
+    req.setTimeout(timeoutMs, () => {
+      req.destroy(
+        new PortholeError('GATEWAY_UNREACHABLE', `the gateway of ${paths.home} did not answer on ${paths.socketPath} within ${timeoutMs / 1000} s; is it stopped or overloaded?`),
+      );
+    });
     req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err instanceof PortholeError) {
+        reject(err);
+        return;
+      }
       if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
         // No socket, but a live process holds the home (an embedding app whose socket could
         // not listen): acting on the state behind its back would split it from the gateway.

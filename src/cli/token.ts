@@ -2,13 +2,20 @@
 import { isPortholeError } from '../errors.js';
 import { createTokenKeeper } from '../gateway/token-keeper.js';
 import { openSecretStore, resolveToken } from '../secrets/store.js';
+import type { StatePaths } from '../secrets/paths.js';
 import { homePaths, type CliContext } from './context.js';
+import { loadCliConfig } from './load.js';
 import { callGateway } from './socket-client.js';
+
+/** [auth] token_file of this home's porthole.toml: `serve` reads the token there before the store. */
+function configTokenFile(ctx: CliContext, paths: StatePaths): string | undefined {
+  return loadCliConfig(ctx, paths, undefined, {}).config.auth.token_file;
+}
 
 /** Prints only the token, so `$(porthole token show)` works. */
 export function tokenShow(ctx: CliContext): number {
   const paths = homePaths(ctx);
-  const t = resolveToken({ paths, store: openSecretStore(paths), env: ctx.env, create: false });
+  const t = resolveToken({ paths, store: openSecretStore(paths), env: ctx.env, configTokenFile: configTokenFile(ctx, paths), create: false });
   ctx.stdout.write(`${t.token}\n`);
   return 0;
 }
@@ -31,8 +38,10 @@ export async function tokenRotate(ctx: CliContext): Promise<number> {
     if (!isPortholeError(err, 'GATEWAY_NOT_RUNNING')) throw err;
   }
   const store = openSecretStore(paths);
-  // Stopped gateway: rotate the store directly, remembering the old token as retired.
-  const current = resolveToken({ paths, store, env: {}, create: true });
+  // Stopped gateway: rotate the store directly, remembering the old token as retired. A token
+  // the next `serve` would take from PORTHOLE_AUTH_TOKEN or [auth] token_file is refused
+  // (TOKEN_FIXED): rotating the store would change nothing.
+  const current = resolveToken({ paths, store, env: ctx.env, configTokenFile: configTokenFile(ctx, paths), create: true });
   if (current.generated) {
     ctx.stderr.write('No token existed; a new one was issued. Print it with `porthole token show`.\n');
     return 0;

@@ -38,7 +38,8 @@ export interface Listening {
 }
 
 export function formatHostForUrl(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
+  // A bare IPv6 host from the config is already bracketed ("[fd00::5]").
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }
 
 export interface GatewayServer {

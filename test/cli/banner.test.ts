@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { chooseConnectUrl } from '../../src/gateway/connect-url.js';
 import { type BannerInput, renderBanner } from '../../src/cli/banner.js';
 
 const base: BannerInput = {
@@ -34,5 +35,14 @@ describe('the serve banner names how visitors sign in', () => {
 describe('the banner points at the console', () => {
   it('names /_porthole/ui/ on the listening URL', () => {
     assert.match(renderBanner(base), /console: http:\/\/127\.0\.0\.1:7070\/_porthole\/ui\//);
+  });
+});
+
+describe('the connect address', () => {
+  it('a bare IPv6 allowed origin (bracketed by the config loader) is bracketed once', () => {
+    for (const host of ['[fd00::5]', 'fd00::5']) {
+      assert.deepEqual(chooseConnectUrl('0.0.0.0', 47001, [host], []), { url: 'http://[fd00::5]:47001', reason: 'allowed-origin' });
+    }
+    assert.equal(chooseConnectUrl('::', 7070, ['[::1]'], [])?.url, 'http://[::1]:7070');
   });
 });

@@ -139,6 +139,25 @@ describe('init and token', () => {
     assert.ok(!r.stderr.includes(token) && !r.stdout.includes(token), 'the token must not be printed');
     assertFails(await runCli(['token', 'show'], env), 'SECRET_FILE_INSECURE');
   });
+
+  it('a token from [auth] token_file or PORTHOLE_AUTH_TOKEN: token show prints it, token rotate refuses (TOKEN_FIXED)', async (t) => {
+    const h = home(t);
+    const supplied = newToken();
+    writeFileSync(join(h, 'tok'), `${supplied}\n`, { mode: 0o600 });
+    writeFileSync(join(h, 'porthole.toml'), 'version = 1\n[auth]\ntoken_file = "tok"\n');
+    const env = { PORTHOLE_HOME: h };
+    const show = await runCli(['token', 'show'], env);
+    assert.equal(show.code, 0, show.stderr);
+    assert.equal(show.stdout.trim(), supplied);
+    assertFails(await runCli(['token', 'rotate'], env), 'TOKEN_FIXED');
+    assert.equal(readFileSync(join(h, 'tok'), 'utf8').trim(), supplied);
+    assert.equal(existsSync(join(h, 'secrets', 'token')), false, 'a store token nobody would use was issued');
+
+    const other = home(t);
+    const fromEnv = newToken();
+    assertFails(await runCli(['token', 'rotate'], { PORTHOLE_HOME: other, PORTHOLE_AUTH_TOKEN: fromEnv }), 'TOKEN_FIXED');
+    assert.equal((await runCli(['token', 'show'], { PORTHOLE_HOME: other, PORTHOLE_AUTH_TOKEN: fromEnv })).stdout.trim(), fromEnv);
+  });
 });
 
 describe('tunnel secret set', () => {
