@@ -361,6 +361,11 @@ export function buildProgram(ctx: CliContext, done: (code: number | Promise<numb
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `porthole status | head -1`: a reader that leaves is not an error of ours.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   const ctx: CliContext = { env: process.env, stdout: process.stdout, stderr: process.stderr };
   let result: number | Promise<number> = 0;
   const program = buildProgram(ctx, (c) => {

@@ -210,15 +210,17 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
       // Its own 'stopped' (and anything late) is not ours: the one below is the only one.
       detach?.();
       detach = undefined;
+      const was = client;
       await client?.stop();
       ingress?.close();
       certificates?.stop();
-      if (client) audit('stop');
+      if (was) audit('stop');
       client = undefined;
       ingress = undefined;
       certificates = undefined;
       lastState = { state: 'stopped' };
-      for (const l of listeners) l(lastState);
+      // Only a tunnel that ran stops: a gateway shutting down without one reports nothing.
+      if (was) for (const l of listeners) l(lastState);
       return status();
     },
     status,

@@ -11,7 +11,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import WebSocket from 'ws';
-import { type Env, runCli, type Served, startCli, tempHome } from '../helpers/cli.js';
+import { type Env, runCli, type Served, spawnCli, startCli, tempHome } from '../helpers/cli.js';
 import { type EchoApp, startEchoApp } from '../helpers/echo-app.js';
 import { cliCode, defer, errorCodeOf } from '../helpers/e2e.js';
 import { closeServer, fetchRaw } from '../helpers/servers.js';
@@ -427,13 +427,22 @@ describe('status', () => {
 
 describe('serve --json lifecycle', () => {
   it('first line is the listening event; SIGTERM exits 0 after {"event":"stopped"}; stdout is JSON lines only', async (t) => {
-    const g = await serve(t, ['--target', app.url], { PORTHOLE_HOME: home(t) });
+    const statusHome = home(t);
+    const g = await serve(t, ['--target', app.url], { PORTHOLE_HOME: statusHome });
     const e = g.event;
     assert.equal(e.event, 'listening');
     assert.equal(e.host, '127.0.0.1');
     assert.ok(Number.isInteger(e.port) && e.port > 0);
     assert.match(e.url, new RegExp(`^http://127\\.0\\.0\\.1:${e.port}/?$`));
     assert.equal((await get(e.port, '/_porthole/health')).status, 200);
+    // A reader of `status` that is gone before it writes (`| head -1`) is no crash: exit 0, no stack.
+    const early = spawnCli(['status'], { PORTHOLE_HOME: statusHome });
+    early.stdout.destroy();
+    let earlyErr = '';
+    early.stderr.setEncoding('utf8').on('data', (d: string) => (earlyErr += d));
+    const [earlyCode] = (await once(early, 'close')) as [number | null];
+    assert.equal(earlyCode, 0, earlyErr);
+    assert.doesNotMatch(earlyErr, /EPIPE|at /);
 
     const code = await g.stop();
     assert.equal(code, 0, g.stderr());
@@ -444,6 +453,7 @@ describe('serve --json lifecycle', () => {
     });
     assert.equal(parsed[0]!['event'], 'listening');
     assert.deepEqual(parsed.at(-1), { event: 'stopped' });
+    assert.ok(!parsed.some((p) => p['event'] === 'tunnel'), `a tunnel event from a gateway without a tunnel: ${JSON.stringify(parsed)}`);
     // The banner went to stderr.
     assert.ok(g.stderr().includes(e.url));
   });

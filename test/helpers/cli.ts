@@ -42,7 +42,7 @@ export interface SpawnCliOptions {
 }
 
 /** Spawns `porthole …argv` with `cleanEnv(env)`: no stdin, stdout and stderr piped. */
-function spawnCli(argv: string[], env: Env, { wrap = [] }: SpawnCliOptions = {}): CliChild {
+export function spawnCli(argv: string[], env: Env, { wrap = [] }: SpawnCliOptions = {}): CliChild {
   const [cmd, ...rest] = [...wrap, process.execPath, BIN, ...argv] as [string, ...string[]];
   return spawn(cmd, rest, { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
 }
