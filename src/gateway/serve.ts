@@ -6,7 +6,7 @@ import { createConsoleEvents } from './api/events.js';
 import { createSettingsKeeper } from './api/settings.js';
 import { createRegistrationSecretAccess } from './api/tunnel-secret.js';
 import { PortholeError, isPortholeError } from '../errors.js';
-import { openSecretStore } from '../secrets/store.js';
+import { openSecretStore, withdrawIssuedToken } from '../secrets/store.js';
 import { createTunnelManager, type TunnelManager, type TunnelManagerOptions } from '../tunnel/manager.js';
 import { buildOverview, cachedTailscaleSummary, TAILSCALE_OFF } from '../exposure/overview.js';
 import { assertNoConflicts, type ExposureFacts } from '../exposure/rules.js';
@@ -15,6 +15,7 @@ import { createTailscaleExposure, tailscaleOverview, type TailscaleExposure, typ
 import { chooseConnectUrl, isRemoteBind, type ConnectChoice } from './connect-url.js';
 import { listenControlSocket } from './control-socket.js';
 import { createGateway, type Gateway } from './gateway.js';
+import { parseTarget } from './target.js';
 import { listenGateway, type Listening, type ListenOptions } from './listen.js';
 import { type GatewayTls, loadGatewayTls, type TlsChoice } from '../tls/gateway-cert.js';
 
@@ -67,6 +68,19 @@ export async function startServe(options: ServeOptions): Promise<RunningGateway>
       'nothing to serve: pass --target URL (e.g. --target 3000) or set [gateway] target in porthole.toml',
     );
   }
+  const authMode: ExposureFacts['authMode'] = options.insecureNoAuth ? 'none' : config.auth.mode;
+  // The facts the exposure rules judge (docs/exposure.md): checked now, so serve refuses
+  // to start with exposures that undermine each other, and again by run-time switches.
+  const facts = (tunnelOn: boolean): ExposureFacts => ({
+    bindHost: config.gateway.host,
+    authMode,
+    tailscale: config.tailscale.mode,
+    tunnel: tunnelOn,
+    tunnelAutoStart: config.tunnel.auto_start,
+  });
+  // What can be judged without the gateway is judged first: a start refused for it issues no token.
+  parseTarget(target);
+  assertNoConflicts(facts(config.tunnel.enabled));
   const gateway = createGateway({
     controlSocket: false, // its own below, with the tunnel and Tailscale routes
     stateDir: options.home,
@@ -80,17 +94,6 @@ export async function startServe(options: ServeOptions): Promise<RunningGateway>
   let listening: Listening | undefined;
   let tls: GatewayTls | undefined;
   try {
-    const authMode: ExposureFacts['authMode'] = options.insecureNoAuth ? 'none' : config.auth.mode;
-    // The facts the exposure rules judge (docs/exposure.md): checked now, so serve refuses
-    // to start with exposures that undermine each other, and again by run-time switches.
-    const facts = (tunnelOn: boolean): ExposureFacts => ({
-      bindHost: config.gateway.host,
-      authMode,
-      tailscale: config.tailscale.mode,
-      tunnel: tunnelOn,
-      tunnelAutoStart: config.tunnel.auto_start,
-    });
-    assertNoConflicts(facts(config.tunnel.enabled));
     tls = options.tls ? loadGatewayTls(options.tls, options.home, config.gateway.host) : undefined;
     listening = await listenGateway(gateway, {
       host: config.gateway.host,
@@ -235,6 +238,8 @@ export async function startServe(options: ServeOptions): Promise<RunningGateway>
   } catch (err) {
     await listening?.close();
     await gateway.close();
+    // A token this failed start generated was never shown: the next start makes (and shows) its own.
+    if (gateway.tokenInfo.generated) withdrawIssuedToken(gateway.paths, openSecretStore(gateway.paths));
     throw err;
   }
 }

@@ -323,6 +323,17 @@ function issueToken(paths: StatePaths, store: SecretStore): string {
   return token;
 }
 
+/**
+ * Takes back a token issued by a start that then failed (port in use, a bad TLS file): nobody
+ * has seen it, and the next start should generate — and show — one of its own.
+ */
+export function withdrawIssuedToken(paths: StatePaths, store: SecretStore): void {
+  store.delete(STORE_KEY);
+  updateState(paths, (s) => {
+    delete s.token;
+  });
+}
+
 /** Generates a new token, stores it (replacing the old one), records issuance; returns it. */
 export function rotateStoredToken(paths: StatePaths, store: SecretStore): string {
   return issueToken(paths, store);

@@ -381,8 +381,16 @@ describe('listen failures', () => {
     await once(blocker, 'listening');
     defer(t, () => closeServer(blocker));
     const port = (blocker.address() as net.AddressInfo).port;
-    const r = await runCli(['serve', '--target', app.url, '--port', String(port)], { PORTHOLE_HOME: home(t) });
+    const h = home(t);
+    const r = await runCli(['serve', '--target', app.url, '--port', String(port)], { PORTHOLE_HOME: h });
     assertFails(r, 'ADDRESS_IN_USE');
+    // A fresh home's token is not issued by a start that failed (nobody saw it), nor by one
+    // refused before the gateway (a bad target): the next start generates and shows its own.
+    assertFails(await runCli(['serve', '--target', 'abc', '--port', '0'], { PORTHOLE_HOME: h }), 'TARGET_INVALID');
+    assert.equal(existsSync(join(h, 'secrets', 'token')), false);
+    assert.doesNotMatch(existsSync(join(h, 'state.json')) ? readFileSync(join(h, 'state.json'), 'utf8') : '', /"token"/);
+    const g = await serve(t, ['--target', app.url], { PORTHOLE_HOME: h });
+    assert.match(String(g.event.generatedToken), TOKEN_RE);
   });
 
   it('a second gateway on the same PORTHOLE_HOME: GATEWAY_ALREADY_RUNNING, and the first keeps working', async (t) => {
