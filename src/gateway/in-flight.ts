@@ -8,63 +8,32 @@ import type { Duplex } from 'node:stream';
 import type { Ingress } from '../auth/classify.js';
 import { PortholeError } from '../errors.js';
 
-export interface InFlight {
-  /** Takes one of `key`'s places; false (nothing taken) when it holds `limit` already. */
-  acquire(key: string): boolean;
-  /** Gives back one place of `key`, when what `acquire` admitted has ended. */
-  release(key: string): void;
-  /** Places `key` holds (every key: the sum). */
-  count(key?: string): number;
-}
-
-/** `limit` 0: no cap (acquire always succeeds and nothing is counted). */
-export function createInFlight(limit: number): InFlight {
-  const held = new Map<string, number>();
-  return {
-    acquire(key) {
-      if (limit === 0) return true;
-      const n = held.get(key) ?? 0;
-      if (n >= limit) return false;
-      held.set(key, n + 1);
-      return true;
-    },
-    release(key) {
-      if (limit === 0) return;
-      const n = held.get(key);
-      if (n === undefined) return;
-      if (n <= 1) held.delete(key);
-      else held.set(key, n - 1);
-    },
-    count(key) {
-      if (key !== undefined) return held.get(key) ?? 0;
-      let sum = 0;
-      for (const n of held.values()) sum += n;
-      return sum;
-    },
-  };
-}
-
 /** What a local request gives back when it ends: it held no place. */
 export const NOTHING_HELD = (): void => {};
 
 /**
- * The gateway's side: `admit` takes one of the client's places for a request (or upgrade)
- * forwarded to the app and returns what gives it back (idempotent), or undefined when the
- * client has none left — answer `clientBusy()` (429 CLIENT_BUSY). A local client, on the desk
- * itself, is not counted.
+ * `admit` takes one of the client's places for a request (or upgrade) forwarded to the app and
+ * returns what gives it back (idempotent), or undefined when the client holds `limit` already —
+ * answer `clientBusy()` (429 CLIENT_BUSY). A local client, on the desk itself, is not counted;
+ * `limit` 0 counts no one.
  */
 export function createAdmission(limit: number): { admit(d: { ingress: Ingress }): (() => void) | undefined; clientBusy(): PortholeError } {
-  const inFlight = createInFlight(limit);
+  /** Places held, by client key; a key leaves when its last place is given back. */
+  const held = new Map<string, number>();
   return {
     admit(d) {
-      if (d.ingress.class === 'local') return NOTHING_HELD;
+      if (limit === 0 || d.ingress.class === 'local') return NOTHING_HELD;
       const key = d.ingress.key;
-      if (!inFlight.acquire(key)) return undefined;
-      let held = true;
+      const n = held.get(key) ?? 0;
+      if (n >= limit) return undefined;
+      held.set(key, n + 1);
+      let holding = true;
       return () => {
-        if (!held) return;
-        held = false;
-        inFlight.release(key);
+        if (!holding) return;
+        holding = false;
+        const left = (held.get(key) ?? 1) - 1;
+        if (left === 0) held.delete(key);
+        else held.set(key, left);
       };
     },
     clientBusy: () => new PortholeError('CLIENT_BUSY', `this client already has ${limit} requests in progress`, { retryAfter: 1 }),

@@ -392,29 +392,25 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   }
 
   /**
-   * The registry's lease bookkeeping from a timer or a desk's handshake: a store that cannot be
-   * written (full disk, a file replaced behind the relay's back) is logged, never the relay's end.
+   * The registry's bookkeeping (lease touches, the sweep, the flush at close) from timers and
+   * handshakes: a store that cannot be written (full disk, a file replaced behind the relay's
+   * back) is logged, never the relay's end.
    */
-  function touchName(name: string): void {
+  function quietly(what: string, write: () => void): void {
     try {
-      registry.touch(name);
+      write();
     } catch (err) {
-      logger.log('error', 'registry write failed', { name, error: (err as Error).message });
+      logger.log('error', `${what} failed`, { error: (err as Error).message });
     }
   }
+  const touchName = (name: string): void => quietly(`registry write (${name})`, () => registry.touch(name));
 
   function audit(event: string, fields: Record<string, string | number | null>): void {
     logger.log('info', `relay ${event}`, fields);
     emitter.emit('audit', { event, ...fields });
   }
 
-  const sweep = setInterval(() => {
-    try {
-      registry.sweep();
-    } catch (err) {
-      logger.log('error', 'registry sweep failed', { error: (err as Error).message });
-    }
-  }, 3600_000);
+  const sweep = setInterval(() => quietly('registry sweep', () => registry.sweep()), 3600_000);
   sweep.unref();
 
   await new Promise<void>((resolve, reject) => {
@@ -460,12 +456,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();
       });
-      try {
-        registry.flush();
-      } catch (err) {
-        // Lease times not written are a day's precision lost, not a reason to fail the shutdown.
-        logger.log('error', 'registry flush failed', { error: (err as Error).message });
-      }
+      // Lease times not written are a day's precision lost, not a reason to fail the shutdown.
+      quietly('registry flush', () => registry.flush());
     },
   }) as Relay;
 }

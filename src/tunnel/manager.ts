@@ -26,6 +26,7 @@ export const CONSENT_TEXT =
   'its operator, if they also control DNS for the domain, could obtain a certificate for your name and read traffic. ' +
   'A relay in terminate mode decrypts and can read all traffic to this desk.';
 export const SECRET_STORE_KEY = 'tunnel-registration-secret';
+const STOPPED: TunnelState = { state: 'stopped' };
 
 export interface TunnelManagerOptions {
   gateway: Gateway;
@@ -92,20 +93,21 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
   let client: TunnelClient | undefined;
   let ingress: TunnelIngress | undefined;
   let certificates: CertificateKeeper | undefined;
-  let lastState: TunnelState = { state: 'stopped' };
   /** The registration secret, read once at the first start; `useSecret` replaces it. */
   let secret: string | undefined;
   const currentSecret = (): string => (secret ??= registrationSecret(o.env, o.store));
   /** A release is running: it stopped the tunnel, and a start now would take the name back. */
   let releasing = false;
-  /** Best effort: a failing audit write (full disk) is logged, and never takes the tunnel or the gateway down. */
-  const audit = (event: string, fields: Record<string, string | number | null> = {}) => {
+  /** Best effort: a failing write (full disk) is logged, and never takes the tunnel or the gateway down. */
+  const quietly = (what: string, write: () => void): void => {
     try {
-      appendAudit(o.paths.auditLog, event, { relay: o.config.relay ?? null, ...fields });
+      write();
     } catch (err) {
-      o.logger?.log('error', 'audit log write failed', { event, error: (err as Error).message });
+      o.logger?.log('error', `${what} failed`, { error: (err as Error).message });
     }
   };
+  const audit = (event: string, fields: Record<string, string | number | null> = {}) =>
+    quietly(`audit log write (${event})`, () => appendAudit(o.paths.auditLog, event, { relay: o.config.relay ?? null, ...fields }));
   /** The listeners on the running client, removed when it stops (its late events are not ours). */
   let detach: (() => void) | undefined;
 
@@ -122,7 +124,7 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
       enabled: client !== undefined,
       relay: o.config.relay ?? null,
       consent: hasConsent(o.paths),
-      state: client?.status() ?? lastState,
+      state: client?.status() ?? STOPPED,
       ...(certificates ? { certificate: certificates.status() } : {}),
     };
   }
@@ -175,20 +177,17 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
       });
       const running = client;
       const onState = (st: TunnelState) => {
-        lastState = st;
         if (st.state === 'online') {
           const hostname = new URL(st.url).hostname;
           o.gateway.addHostName(hostname);
           // A terminate-mode relay holds the certificate; passthrough needs the desk's own.
           if (st.mode === 'passthrough') certs.online(hostname);
           audit('online', { name: st.name, url: st.url, mode: st.mode });
-          try {
+          quietly('state write', () =>
             updateState(o.paths, (x) => {
               x['tunnelEverOnline'] = true;
-            });
-          } catch (err) {
-            o.logger?.log('error', 'state write failed', { error: (err as Error).message });
-          }
+            }),
+          );
         }
         for (const l of listeners) l(st);
       };
@@ -218,9 +217,8 @@ export function createTunnelManager(o: TunnelManagerOptions): TunnelManager {
       client = undefined;
       ingress = undefined;
       certificates = undefined;
-      lastState = { state: 'stopped' };
       // Only a tunnel that ran stops: a gateway shutting down without one reports nothing.
-      if (was) for (const l of listeners) l(lastState);
+      if (was) for (const l of listeners) l(STOPPED);
       return status();
     },
     status,
